@@ -1,0 +1,39 @@
+# Thin wrapper around CMake.  `make run` and `make test` work on a fresh
+# Debian machine: they install what is missing, build, and run.
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+CMAKE_FLAGS ?=
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: all deps build run test test-asan bench install clean
+
+all: build
+
+deps:
+	@sh scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	@sh scripts/tour.sh $(BUILD)/cairn
+
+test: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The whole suite once more under AddressSanitizer and UBSan.
+test-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DCAIRN_SANITIZE=ON \
+	    -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	@cd $(ASAN_BUILD) && CAIRN_SKIP_BIG=1 ctest --output-on-failure -j $(JOBS)
+
+bench: build
+	@$(BUILD)/cairn-bench
+
+install: build
+	@cmake --install $(BUILD)
+
+clean:
+	@rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,506 @@
+/*
+ * cairn.h -- the public C API of libcairn, an embeddable event store.
+ *
+ * This is the one authoritative header: every function states what it does,
+ * every status it returns, who owns what and for how long, and whether it
+ * may be called from several threads.
+ *
+ * Restrictions and caveats (read these first)
+ * -------------------------------------------
+ * - A cairn_store handle is thread-safe: any number of threads may append
+ *   and read through one handle at once.  Open one handle per store per
+ *   process; opening the same LMDB store twice in one process is refused
+ *   by LMDB's own rules and reported as CAIRN_INVALID_URI... see
+ *   cairn_open().
+ * - A cairn_iter (and cairn_stream_iter) is used by one thread at a time.
+ *   It may move between threads, but never be used by two at once.
+ * - An event handed out by an iterator is *borrowed*: it is valid until the
+ *   next call to cairn_iter_next() or cairn_iter_free() on that iterator,
+ *   as with sqlite3_column_blob().  Copy what you need to keep.  On the
+ *   lmdb backend its payload points straight into the memory map.
+ * - An iterator holds no lock that blocks writers.  A long read may see
+ *   events committed after it started (never part of one append); it never
+ *   sees an event twice and never skips one.
+ * - Do not fork() while a store is open and use the handle in the child.
+ * - Every function that takes pointers from the caller copies what it needs
+ *   before it returns; no caller pointer is kept unless documented.
+ *
+ * Errors
+ * ------
+ * Every function returns a cairn_status.  On failure, cairn_last_error()
+ * returns a sentence for the calling thread naming what was wrong (which
+ * stream, which version was expected and found), and
+ * cairn_last_error_native() the backend's own code (LMDB code, errno, ...).
+ *
+ * Module overview, with a complete example:
+ *
+ *     cairn_store *st;
+ *     if (cairn_open("lmdb:./cairn-data", NULL, &st) != CAIRN_OK) {
+ *         fprintf(stderr, "open: %s\n", cairn_last_error());
+ *         return 1;
+ *     }
+ *     cairn_new_event ev = CAIRN_NEW_EVENT_INIT;
+ *     ev.type = "Deposited";
+ *     ev.data = "{\"amount\":10}";
+ *     ev.data_len = strlen(ev.data);
+ *     cairn_append_result res;
+ *     cairn_status rc = cairn_append(st, "account-42", CAIRN_NO_STREAM,
+ *                                    &ev, 1, &res);
+ *     if (rc == CAIRN_CONFLICT)
+ *         printf("stream is at version %llu\n",
+ *                (unsigned long long)res.conflict_actual);
+ *
+ *     cairn_iter *it;
+ *     const cairn_event *e;
+ *     cairn_read_stream(st, "account-42", NULL, &it);
+ *     while ((rc = cairn_iter_next(it, &e)) == CAIRN_ROW)
+ *         printf("%llu %s %.*s\n", (unsigned long long)e->version, e->type,
+ *                (int)e->data_len, (const char *)e->data);
+ *     if (rc != CAIRN_DONE)
+ *         fprintf(stderr, "read: %s\n", cairn_last_error());
+ *     cairn_iter_free(it);
+ *     cairn_close(st);
+ */
+#ifndef CAIRN_H
+#define CAIRN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(CAIRN_BUILDING) && defined(__GNUC__)
+#define CAIRN_API __attribute__((visibility("default")))
+#else
+#define CAIRN_API
+#endif
+
+#define CAIRN_VERSION_MAJOR 0
+#define CAIRN_VERSION_MINOR 1
+#define CAIRN_VERSION_PATCH 0
+#define CAIRN_VERSION_STRING "0.1.0"
+
+/* ------------------------------------------------------------------------
+ * Status codes
+ *
+ * Status codes are the API.  CAIRN_OK is 0; CAIRN_ROW and CAIRN_DONE are
+ * the two non-error results of iteration; every other value is an error.
+ * New codes are only ever added last; no code is ever renumbered.
+ * ------------------------------------------------------------------------ */
+typedef enum cairn_status {
+	CAIRN_OK = 0,              /* success */
+	CAIRN_ROW = 1,             /* an iterator produced an item */
+	CAIRN_DONE = 2,            /* an iterator is exhausted */
+	CAIRN_CONFLICT = 3,        /* expected version did not match; nothing written */
+	CAIRN_NOT_FOUND = 4,       /* the named thing does not exist */
+	CAIRN_INVALID = 5,         /* a NULL, out-of-range or inconsistent argument */
+	CAIRN_TOO_LARGE = 6,       /* an event or a batch is over the size limit */
+	CAIRN_IO = 7,              /* the storage engine or the OS failed */
+	CAIRN_CORRUPT = 8,         /* a stored record failed its checks */
+	CAIRN_NOMEM = 9,           /* out of memory */
+	CAIRN_TIMEOUT = 10,        /* a wait ran out */
+	CAIRN_CLOSED = 11,         /* the object was closed */
+	CAIRN_REJECTED = 12,       /* a command's decision rejected it */
+	CAIRN_RETRIES_EXHAUSTED = 13, /* conflicts persisted past the retry policy */
+	CAIRN_UNSUPPORTED = 14,    /* the backend does not offer this operation */
+	CAIRN_INVALID_STREAM = 15, /* a malformed stream id */
+	CAIRN_INVALID_TYPE = 16,   /* a malformed event type */
+	CAIRN_INVALID_URI = 17,    /* a malformed or unknown store URI */
+	CAIRN_INVALID_TAG = 18     /* a malformed tag */
+} cairn_status;
+
+/* A short constant name for a status ("CAIRN_CONFLICT" -> "conflict").
+ * Never NULL; unknown values give "unknown".  Thread-safe. */
+CAIRN_API const char *cairn_status_str(cairn_status status);
+
+/* The calling thread's last error sentence, or "" when the last call that
+ * failed on this thread left none.  The string is owned by the library and
+ * valid until the next cairn_* call on this thread.  Thread-safe (the
+ * record is thread-local). */
+CAIRN_API const char *cairn_last_error(void);
+
+/* The backend's native code for the calling thread's last error: an LMDB
+ * return code or errno value; 0 when there is none. */
+CAIRN_API int cairn_last_error_native(void);
+
+/* ------------------------------------------------------------------------
+ * Limits
+ * ------------------------------------------------------------------------ */
+#define CAIRN_STREAM_ID_MAX 255        /* bytes of a stream id */
+#define CAIRN_TYPE_MAX 255             /* bytes of an event type */
+#define CAIRN_TAG_MAX 255              /* bytes of one tag */
+#define CAIRN_TAGS_MAX 64              /* tags on one event */
+#define CAIRN_DEFAULT_MAX_EVENT_SIZE (16u * 1024u * 1024u) /* data+metadata */
+#define CAIRN_BATCH_MAX 100000         /* events in one append call */
+
+/* ------------------------------------------------------------------------
+ * Stores
+ * ------------------------------------------------------------------------ */
+
+/* An open store.  Thread-safe: share one handle between threads. */
+typedef struct cairn_store cairn_store;
+
+typedef enum cairn_durability {
+	/* Every acknowledged append is on stable storage (fdatasync) before
+	 * cairn_append() returns.  The default. */
+	CAIRN_DURABLE = 0,
+	/* lmdb: the last commits before a power loss or OS crash may be lost;
+	 * the store is never corrupted and a process crash loses nothing. */
+	CAIRN_RELAXED = 1
+} cairn_durability;
+
+#define CAIRN_OPTIONS_VERSION 1
+
+/* Options for cairn_open().  Initialise with cairn_options_init() so that
+ * fields added later get their defaults. */
+typedef struct cairn_options {
+	unsigned version;          /* CAIRN_OPTIONS_VERSION */
+	size_t max_event_size;     /* data + metadata bytes; 0 = default 16 MiB */
+	cairn_durability durability;
+	int read_only;             /* nonzero: open for reading only */
+	/* lmdb: the map size to start with, in bytes (0 = default).  The map
+	 * grows by itself as the store grows; this only sets the first step. */
+	size_t initial_map_size;
+	/* lmdb: renew a long read's snapshot every this many events (0 =
+	 * default 4096), so a slow reader never pins old pages. */
+	unsigned read_renew_every;
+} cairn_options;
+
+/* Fill *opts with the defaults.  Never fails. */
+CAIRN_API void cairn_options_init(cairn_options *opts);
+
+/* Open (creating when missing) the store named by uri:
+ *   "memory:"        a fresh in-memory store, gone when closed
+ *   "lmdb:PATH"      an LMDB environment in directory PATH (created)
+ * opts may be NULL for the defaults.  On success *out owns the store;
+ * close it with cairn_close().
+ *
+ * Returns CAIRN_OK; CAIRN_INVALID (out or uri NULL, bad options);
+ * CAIRN_INVALID_URI (no scheme, unknown scheme, empty or overlong path);
+ * CAIRN_IO (the engine could not open the path: see cairn_last_error());
+ * CAIRN_CORRUPT (the files are not a cairn store of a known format);
+ * CAIRN_NOMEM.  Thread-safe. */
+CAIRN_API cairn_status cairn_open(const char *uri, const cairn_options *opts,
+                                  cairn_store **out);
+
+/* Close the store and free it.  NULL is a no-op.  Every iterator of the
+ * store must have been freed before; no other thread may be using it. */
+CAIRN_API void cairn_close(cairn_store *store);
+
+/* The scheme the store was opened with ("memory", "lmdb"). Borrowed,
+ * valid until cairn_close(). */
+CAIRN_API const char *cairn_store_backend(const cairn_store *store);
+
+/* ------------------------------------------------------------------------
+ * Events
+ * ------------------------------------------------------------------------ */
+
+/* A 16-byte event id (an RFC 4122 UUID). */
+typedef struct cairn_uuid {
+	uint8_t bytes[16];
+} cairn_uuid;
+
+#define CAIRN_UUID_STR_LEN 36 /* without the terminating NUL */
+
+/* Write the canonical lower-case text of id into buf (at least 37 bytes,
+ * NUL-terminated).  Never fails. */
+CAIRN_API void cairn_uuid_format(const cairn_uuid *id, char buf[37]);
+
+/* Parse a canonical 36-character UUID (either case).  Returns CAIRN_OK or
+ * CAIRN_INVALID. */
+CAIRN_API cairn_status cairn_uuid_parse(const char *text, cairn_uuid *out);
+
+/* Fill *out with a fresh random (version 4) UUID. Returns CAIRN_OK or
+ * CAIRN_IO when the system's randomness is unavailable. */
+CAIRN_API cairn_status cairn_uuid_generate(cairn_uuid *out);
+
+/* An event to append.  The caller owns every pointer; cairn copies what it
+ * needs before cairn_append() returns. */
+typedef struct cairn_new_event {
+	const char *type;          /* 1..255 bytes of UTF-8, no control chars */
+	const void *data;          /* may be NULL when data_len is 0 */
+	size_t data_len;
+	const void *metadata;      /* may be NULL when metadata_len is 0 */
+	size_t metadata_len;
+	const char *const *tags;   /* ntags NUL-terminated UTF-8 strings */
+	size_t ntags;              /* 0..CAIRN_TAGS_MAX */
+	const cairn_uuid *id;      /* NULL: the store generates a v4 UUID */
+} cairn_new_event;
+
+#define CAIRN_NEW_EVENT_INIT {NULL, NULL, 0, NULL, 0, NULL, 0, NULL}
+
+/* A stored event, as handed out by an iterator.  Borrowed: valid until the
+ * next cairn_iter_next() or cairn_iter_free() on the iterator that gave
+ * it. */
+typedef struct cairn_event {
+	cairn_uuid id;
+	const char *stream;        /* NUL-terminated */
+	size_t stream_len;
+	const char *type;          /* NUL-terminated */
+	size_t type_len;
+	const void *data;
+	size_t data_len;
+	const void *metadata;
+	size_t metadata_len;
+	const char *const *tags;   /* ntags NUL-terminated strings */
+	size_t ntags;
+	uint64_t version;          /* 1-based position within its stream */
+	uint64_t position;         /* 1-based global position */
+	int64_t time_ns;           /* commit time, ns since the Unix epoch, UTC */
+} cairn_event;
+
+/* ------------------------------------------------------------------------
+ * Appends
+ *
+ * Expected versions: CAIRN_ANY (no check), CAIRN_NO_STREAM (the stream
+ * must be empty; equal to exact version 0), CAIRN_STREAM_EXISTS (at least
+ * one event), or an exact version N >= 0 (the stream must hold exactly N
+ * events).  A mismatch is CAIRN_CONFLICT and writes nothing.
+ *
+ * Idempotency: when every event of an append carries a caller-given id and
+ * those ids are already committed, in the same streams, in the same order,
+ * at consecutive versions, the append succeeds again, writes nothing, and
+ * reports the original positions with result.idempotent = 1 (whatever its
+ * expected version).  Ids that are committed anywhere else are a
+ * CAIRN_CONFLICT.
+ * ------------------------------------------------------------------------ */
+#define CAIRN_ANY (-1)
+#define CAIRN_NO_STREAM 0
+#define CAIRN_STREAM_EXISTS (-2)
+
+/* What an append did, or why it conflicted.  Filled by every append
+ * function when the pointer is not NULL, on success and on conflict. */
+typedef struct cairn_append_result {
+	uint64_t first_position;   /* position of the first event written */
+	uint64_t last_position;    /* position of the last event written */
+	uint64_t version;          /* single-stream: the stream's new version */
+	int idempotent;            /* 1: already committed, nothing written */
+	/* On CAIRN_CONFLICT: */
+	size_t conflict_index;     /* which write of a multi-stream append */
+	char conflict_stream[CAIRN_STREAM_ID_MAX + 1];
+	int64_t conflict_expected; /* the expected version that was given */
+	uint64_t conflict_actual;  /* the version the stream really has */
+} cairn_append_result;
+
+/* Append n (1..CAIRN_BATCH_MAX) events to one stream, atomically.
+ *
+ * Returns CAIRN_OK; CAIRN_CONFLICT (expected version mismatch or event id
+ * committed elsewhere: result names stream, expected and actual);
+ * CAIRN_INVALID (NULL store/events, n out of range, bad expected version,
+ * duplicate ids in the call); CAIRN_INVALID_STREAM; CAIRN_INVALID_TYPE;
+ * CAIRN_INVALID_TAG; CAIRN_TOO_LARGE (an event's data + metadata over the
+ * store's max_event_size); CAIRN_IO; CAIRN_NOMEM; CAIRN_UNSUPPORTED
+ * (read-only store).  On any failure nothing is written.  Thread-safe;
+ * concurrent appends to the lmdb backend share one commit and one sync. */
+CAIRN_API cairn_status cairn_append(cairn_store *store, const char *stream,
+                                    int64_t expected,
+                                    const cairn_new_event *events, size_t n,
+                                    cairn_append_result *result);
+
+/* One stream's part of a multi-stream append. */
+typedef struct cairn_write {
+	const char *stream;
+	int64_t expected;
+	const cairn_new_event *events;
+	size_t nevents;            /* >= 1 */
+} cairn_write;
+
+/* Append to several distinct streams atomically: every write commits, or
+ * none.  Each write's expected version is checked on its own; on the first
+ * mismatch result->conflict_* name the write, its stream, the expected and
+ * the actual version, and nothing is written.  Events get consecutive
+ * global positions in the order of the writes.
+ *
+ * Returns as cairn_append(); CAIRN_INVALID also when nwrites is 0, or a
+ * stream appears twice. */
+CAIRN_API cairn_status cairn_append_multi(cairn_store *store,
+                                          const cairn_write *writes,
+                                          size_t nwrites,
+                                          cairn_append_result *result);
+
+/* ------------------------------------------------------------------------
+ * Reads
+ *
+ * Every read returns an iterator that yields events lazily, in constant
+ * memory, however long the stream:
+ *
+ *     cairn_read_opts ro = CAIRN_READ_OPTS_INIT;
+ *     ro.from = 10;              // from version 10 on
+ *     ro.limit = 100;
+ *     cairn_iter *it;
+ *     if (cairn_read_stream(st, "account-42", &ro, &it) != CAIRN_OK) ...
+ *     const cairn_event *e;
+ *     cairn_status rc;
+ *     while ((rc = cairn_iter_next(it, &e)) == CAIRN_ROW)
+ *         use(e);                // e dies at the next call
+ *     cairn_iter_free(it);       // fine to call early: stops the read
+ * ------------------------------------------------------------------------ */
+
+/* An open read.  One thread at a time. */
+typedef struct cairn_iter cairn_iter;
+
+typedef struct cairn_read_opts {
+	/* Stream reads: the first version to yield (forward: 0 or 1 = the
+	 * start; backward: 0 = the end).  $all reads: the first position to
+	 * yield, same rules. */
+	uint64_t from;
+	uint64_t limit;            /* at most this many events; 0 = no limit */
+	int backwards;             /* nonzero: newest first */
+	/* $all only: yield only events whose type is one of these (when
+	 * ntypes > 0) and whose stream starts with prefix (when not NULL). */
+	const char *const *types;
+	size_t ntypes;
+	const char *prefix;
+} cairn_read_opts;
+
+#define CAIRN_READ_OPTS_INIT {0, 0, 0, NULL, 0, NULL}
+
+/* Read one stream.  opts may be NULL (forward, whole stream).  A stream
+ * that does not exist reads as empty (CAIRN_DONE at once).
+ * On success *out owns the iterator; free it with cairn_iter_free().
+ *
+ * Returns CAIRN_OK; CAIRN_INVALID (NULL store/stream/out);
+ * CAIRN_INVALID_STREAM; CAIRN_IO; CAIRN_NOMEM.  Thread-safe. */
+CAIRN_API cairn_status cairn_read_stream(cairn_store *store,
+                                         const char *stream,
+                                         const cairn_read_opts *opts,
+                                         cairn_iter **out);
+
+/* Read the global log ("$all") in position order, with optional type and
+ * stream-prefix filters.  As cairn_read_stream() otherwise; also
+ * CAIRN_INVALID_TYPE for a malformed filter type. */
+CAIRN_API cairn_status cairn_read_all(cairn_store *store,
+                                      const cairn_read_opts *opts,
+                                      cairn_iter **out);
+
+/* Advance.  Returns CAIRN_ROW with *event set (borrowed until the next
+ * call or cairn_iter_free()); CAIRN_DONE at the end (and on every later
+ * call); CAIRN_INVALID (NULL argument); CAIRN_CORRUPT (a stored record
+ * failed its checks: the iterator stops there, nothing is skipped
+ * silently); CAIRN_IO; CAIRN_NOMEM.  After an error every later call
+ * returns the same error. */
+CAIRN_API cairn_status cairn_iter_next(cairn_iter *it,
+                                       const cairn_event **event);
+
+/* Free the iterator and everything it holds.  NULL is a no-op. */
+CAIRN_API void cairn_iter_free(cairn_iter *it);
+
+/* Called by cairn_fold_stream() once per event, in order.  Return CAIRN_OK
+ * to go on; any other status stops the fold, which returns it. */
+typedef cairn_status (*cairn_fold_fn)(void *acc, const cairn_event *event);
+
+/* Fold the events of stream with version > after into acc, one at a time,
+ * in constant memory.  Returns CAIRN_OK when every event was folded, the
+ * callback's status if it stopped the fold, or a read error as
+ * cairn_read_stream()/cairn_iter_next(). */
+CAIRN_API cairn_status cairn_fold_stream(cairn_store *store,
+                                         const char *stream, uint64_t after,
+                                         cairn_fold_fn fn, void *acc);
+
+/* The current version (number of events) of stream into *version; 0 when
+ * the stream does not exist.  O(1) in the store's size as far as the
+ * engine allows: no event is read.  Returns CAIRN_OK; CAIRN_INVALID;
+ * CAIRN_INVALID_STREAM; CAIRN_IO. */
+CAIRN_API cairn_status cairn_stream_version(cairn_store *store,
+                                            const char *stream,
+                                            uint64_t *version);
+
+/* The global position of the newest committed event into *position; 0 for
+ * an empty store.  Returns CAIRN_OK; CAIRN_INVALID; CAIRN_IO. */
+CAIRN_API cairn_status cairn_head(cairn_store *store, uint64_t *position);
+
+/* ------------------------------------------------------------------------
+ * Listing streams
+ *
+ *     cairn_stream_iter *si;
+ *     const cairn_stream_info *s;
+ *     char after[CAIRN_STREAM_ID_MAX + 1] = "";
+ *     do {
+ *         size_t got = 0;
+ *         cairn_list_streams(st, "account-", after, 100, &si);
+ *         while (cairn_stream_iter_next(si, &s) == CAIRN_ROW) {
+ *             got++;
+ *             memcpy(after, s->stream, s->stream_len + 1);
+ *         }
+ *         cairn_stream_iter_free(si);
+ *         if (got < 100) break;      // last page
+ *     } while (1);
+ * ------------------------------------------------------------------------ */
+
+typedef struct cairn_stream_iter cairn_stream_iter;
+
+typedef struct cairn_stream_info {
+	const char *stream;        /* NUL-terminated */
+	size_t stream_len;
+	uint64_t version;          /* number of events */
+	uint64_t last_position;    /* position of its newest event */
+	int64_t created_ns;        /* time of its first event */
+	int64_t updated_ns;        /* time of its newest event */
+} cairn_stream_info;
+
+/* List streams whose id starts with prefix (NULL or "" = all), in byte
+ * order, strictly after the id after (NULL or "" = from the first), at
+ * most limit of them (0 = CAIRN_LIST_DEFAULT_LIMIT).  Each page costs
+ * O(page), not O(store).  *out owns the iterator; free it with
+ * cairn_stream_iter_free().
+ *
+ * Returns CAIRN_OK; CAIRN_INVALID (NULL store/out, prefix or after over
+ * 255 bytes); CAIRN_IO; CAIRN_NOMEM.  Thread-safe. */
+#define CAIRN_LIST_DEFAULT_LIMIT 1000
+CAIRN_API cairn_status cairn_list_streams(cairn_store *store,
+                                          const char *prefix,
+                                          const char *after, size_t limit,
+                                          cairn_stream_iter **out);
+
+/* Advance: CAIRN_ROW with *info borrowed until the next call or free;
+ * CAIRN_DONE; or an error as cairn_iter_next(). */
+CAIRN_API cairn_status cairn_stream_iter_next(cairn_stream_iter *it,
+                                              const cairn_stream_info **info);
+
+/* Free the listing.  NULL is a no-op. */
+CAIRN_API void cairn_stream_iter_free(cairn_stream_iter *it);
+
+/* ------------------------------------------------------------------------
+ * Statistics
+ * ------------------------------------------------------------------------ */
+typedef struct cairn_stats {
+	uint64_t events;           /* committed events */
+	uint64_t streams;          /* streams with at least one event */
+	uint64_t head;             /* newest position */
+	uint64_t bytes;            /* storage used by the engine (0 = unknown) */
+} cairn_stats;
+
+/* Fill *stats.  Returns CAIRN_OK; CAIRN_INVALID; CAIRN_IO. */
+CAIRN_API cairn_status cairn_stats_get(cairn_store *store, cairn_stats *stats);
+
+/* ------------------------------------------------------------------------
+ * Verification
+ * ------------------------------------------------------------------------ */
+
+/* Called once per problem found by cairn_verify(), with a sentence. */
+typedef void (*cairn_verify_fn)(void *ctx, const char *problem);
+
+/* Check every invariant of the store: versions contiguous per stream,
+ * positions strictly increasing and gapless, the stream index and the
+ * event log consistent both ways, stream metadata matching the events,
+ * event ids unique and indexed, record checksums.  Calls fn (may be NULL)
+ * once per problem and stores their number in *problems.
+ *
+ * Returns CAIRN_OK when the check ran (problems may still be > 0);
+ * CAIRN_INVALID; CAIRN_IO; CAIRN_NOMEM.  Reads a consistent snapshot. */
+CAIRN_API cairn_status cairn_verify(cairn_store *store, cairn_verify_fn fn,
+                                    void *ctx, uint64_t *problems);
+
+/* ------------------------------------------------------------------------
+ * Validation helpers, exported so that tools validate exactly as the store
+ * does.  Each returns CAIRN_OK or its distinct status, with a message.
+ * ------------------------------------------------------------------------ */
+CAIRN_API cairn_status cairn_validate_stream_id(const char *stream);
+CAIRN_API cairn_status cairn_validate_type(const char *type);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CAIRN_H */

@@ -1,0 +1,24 @@
+#!/bin/sh
+# A short guided tour of cairn on the default LMDB store (./cairn-data).
+set -e
+CAIRN=${1:-build/cairn}
+export CAIRN_STORE=${CAIRN_STORE:-lmdb:./cairn-data}
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+run() { step "$*"; "$@"; }
+
+echo "cairn tour -- store: $CAIRN_STORE"
+id=$(date +%s)
+run "$CAIRN" append "account-$id" --type Opened --expected NO_STREAM '{"owner":"ada"}'
+run "$CAIRN" append "account-$id" --type Deposited --expected 1 '{"amount":100}'
+run "$CAIRN" append "account-$id" --type Withdrawn --expected 2 '{"amount":30}'
+step "$CAIRN append account-$id --type Withdrawn --expected 2 '{\"amount\":5}'   # stale version"
+"$CAIRN" append "account-$id" --type Withdrawn --expected 2 '{"amount":5}' ||
+	echo "(exit $? = conflict: someone else wrote version 3 first)"
+run "$CAIRN" read "account-$id"
+run "$CAIRN" read "account-$id" --backwards --limit 1
+run "$CAIRN" streams account-
+run "$CAIRN" read '$all' --type Deposited --limit 5
+run "$CAIRN" stat
+run "$CAIRN" verify
+echo
+echo "Try: $CAIRN --help"

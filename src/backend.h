@@ -1,0 +1,212 @@
+/*
+ * backend.h -- the interface every storage engine implements.
+ *
+ * This is the backend implementers' tier of the API (as libgit2's
+ * include/git2/sys/).  A backend is one file under src/backends/ that
+ * defines one `const cairn__backend_ops`, registered by URI scheme in
+ * src/core/registry.c.  Adding an engine means implementing this struct
+ * and passing tests/conformance; nothing else in the library changes.
+ *
+ * What the core guarantees before it calls a backend ("validate at the
+ * edge, trust inside"):
+ *   - every stream id, type and tag is valid UTF-8 within its limits;
+ *   - every event is within max_event_size; n and nwrites are in range;
+ *   - no stream appears twice in one append request; no event id appears
+ *     twice in one request; every event has an id (generated when the
+ *     caller gave none);
+ *   - output pointers are non-NULL.
+ * What a backend must guarantee is DESIGN.md §1, checked by the suite.
+ *
+ * Backends know nothing of the executor, subscriptions or the server.
+ * The struct is versioned: fields are only ever added at the end, and a
+ * NULL optional operation means CAIRN_UNSUPPORTED.  Later issues add:
+ * conditional appends (DCB queries over tags and types), a commit
+ * notification hook for live subscriptions, and durable cursors.
+ */
+#ifndef CAIRN_BACKEND_H
+#define CAIRN_BACKEND_H
+
+#include "cairn.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#define CAIRN__BACKEND_OPS_VERSION 1
+
+/* An engine's open instance; each backend defines the struct. */
+typedef struct cairn__backend cairn__backend;
+
+/* One stream's part of an append request, validated by the core. */
+typedef struct cairn__write {
+	const char *stream;
+	size_t stream_len;
+	int64_t expected;
+	const cairn_new_event *events;
+	size_t nevents;
+	const cairn_uuid *ids;     /* nevents ids: given or generated */
+} cairn__write;
+
+/* One append call, single- or multi-stream.  The backend fills status
+ * and result; it must write all events of the request or none. */
+typedef struct cairn__append_req {
+	const cairn__write *writes;
+	size_t nwrites;
+	size_t nevents;            /* total over the writes */
+	size_t ids_given;          /* how many ids came from the caller */
+	cairn_append_result *result; /* never NULL */
+	cairn_status status;       /* set by the backend */
+	/* A failure's sentence, for requests committed by another thread
+	 * (group commit): set with cairn__req_error(); the core hands it to
+	 * the caller's thread.  Conflicts need not set it. */
+	char message[512];
+	int native;
+	/* group commit bookkeeping (src/core/group_commit.c) */
+	struct cairn__append_req *next_in_queue;
+	bool done;
+} cairn__append_req;
+
+/* The engine side of an iterator.  A backend's iterator struct starts
+ * with this member; the core wraps it with filters and limits. */
+typedef struct cairn__iter cairn__iter;
+typedef struct cairn__iter_ops {
+	/* CAIRN_ROW with *ev borrowed until the next call; CAIRN_DONE; or an
+	 * error.  The core never calls next again after DONE or an error. */
+	cairn_status (*next)(cairn__iter *it, const cairn_event **ev);
+	void (*free)(cairn__iter *it);
+} cairn__iter_ops;
+struct cairn__iter {
+	const cairn__iter_ops *ops;
+};
+
+typedef struct cairn__stream_iter cairn__stream_iter;
+typedef struct cairn__stream_iter_ops {
+	cairn_status (*next)(cairn__stream_iter *it,
+	                     const cairn_stream_info **info);
+	void (*free)(cairn__stream_iter *it);
+} cairn__stream_iter_ops;
+struct cairn__stream_iter {
+	const cairn__stream_iter_ops *ops;
+};
+
+typedef struct cairn__backend_ops {
+	unsigned version;          /* CAIRN__BACKEND_OPS_VERSION */
+	const char *scheme;        /* "memory", "lmdb", ... */
+
+	/* path is what follows "scheme:" (may be ""), opts is complete. */
+	cairn_status (*open)(const char *path, const cairn_options *opts,
+	                     cairn__backend **out);
+	void (*close)(cairn__backend *be);
+
+	/* Commit req atomically: check every write's expected version and
+	 * idempotency (cairn__idempotency_check), then write all or nothing.
+	 * Returns req->status. */
+	cairn_status (*append)(cairn__backend *be, cairn__append_req *req);
+
+	/* from/backwards of opts; filters and limit are applied by the core
+	 * (a backend may apply them too). */
+	cairn_status (*read_stream)(cairn__backend *be, const char *stream,
+	                            size_t stream_len, const cairn_read_opts *opts,
+	                            cairn__iter **out);
+	cairn_status (*read_all)(cairn__backend *be, const cairn_read_opts *opts,
+	                         cairn__iter **out);
+	cairn_status (*stream_version)(cairn__backend *be, const char *stream,
+	                               size_t stream_len, uint64_t *version);
+	cairn_status (*head)(cairn__backend *be, uint64_t *position);
+	/* prefix and after are "" when absent; limit >= 1. */
+	cairn_status (*list_streams)(cairn__backend *be, const char *prefix,
+	                             const char *after, size_t limit,
+	                             cairn__stream_iter **out);
+	cairn_status (*stats)(cairn__backend *be, cairn_stats *stats);
+	/* Optional: engine-specific checks (NULL = the core's generic walk
+	 * is all there is). */
+	cairn_status (*verify)(cairn__backend *be, cairn_verify_fn fn, void *ctx,
+	                       uint64_t *problems);
+} cairn__backend_ops;
+
+extern const cairn__backend_ops cairn__memory_backend;
+extern const cairn__backend_ops cairn__lmdb_backend;
+
+/* ---- Shared helpers for backends (src/core/) ---- */
+
+/* Record an error for the calling thread: status, native code, message.
+ * Returns status, so `return cairn__error(...)` reads well. */
+cairn_status cairn__error(cairn_status status, int native, const char *fmt,
+                          ...)
+#ifdef __GNUC__
+	__attribute__((format(printf, 3, 4)))
+#endif
+	;
+
+/* Record a failure of req in req itself (see message above) and return
+ * status. */
+cairn_status cairn__req_error(cairn__append_req *req, cairn_status status,
+                              int native, const char *fmt, ...)
+#ifdef __GNUC__
+	__attribute__((format(printf, 4, 5)))
+#endif
+	;
+
+/* True when a stream at version actual satisfies expected. */
+bool cairn__expected_ok(int64_t expected, uint64_t actual);
+
+/* Fill result and the error record for a version conflict on write w. */
+cairn_status cairn__conflict(cairn_append_result *result, size_t windex,
+                             const cairn__write *w, uint64_t actual);
+
+/* Where an event id is committed, as a backend's lookup reports it. */
+typedef struct cairn__id_location {
+	uint64_t position;
+	uint64_t version;
+	const char *stream;        /* need not be NUL-terminated */
+	size_t stream_len;
+} cairn__id_location;
+
+/* Look id up: CAIRN_OK and *loc filled, CAIRN_NOT_FOUND, or an error. */
+typedef cairn_status (*cairn__id_lookup_fn)(void *ctx, const cairn_uuid *id,
+                                            cairn__id_location *loc);
+
+/* The one idempotency rule, shared by every backend.  Returns:
+ *   CAIRN_DONE     no given id is committed: go on with the append;
+ *   CAIRN_OK       every id is committed at the same place: the append
+ *                  is a repeat; req->result is filled (idempotent = 1)
+ *                  and nothing must be written;
+ *   CAIRN_CONFLICT some id is committed elsewhere (message set);
+ *   or the lookup's error. */
+cairn_status cairn__idempotency_check(cairn__append_req *req,
+                                      cairn__id_lookup_fn lookup, void *ctx);
+
+/* True when ev passes the $all filters of opts (types, prefix). */
+bool cairn__filter_match(const cairn_read_opts *opts, const cairn_event *ev);
+
+/* Wall-clock time in ns since the Unix epoch (UTC). */
+int64_t cairn__now_ns(void);
+
+/* ---- Group commit (src/core/group_commit.c) ----
+ *
+ * Concurrent appenders queue their requests; one of them, the leader,
+ * hands the whole queue to commit_batch, which commits them in one
+ * engine transaction and one sync, checking each request on its own
+ * (one request's conflict never fails another).  The others sleep until
+ * their request is done. */
+typedef void (*cairn__batch_fn)(void *ctx, cairn__append_req **reqs,
+                                size_t n);
+
+typedef struct cairn__group {
+	pthread_mutex_t mutex;
+	pthread_cond_t cond;
+	cairn__append_req *head, *tail;
+	bool leader_active;
+	cairn__batch_fn commit_batch;
+	void *ctx;
+	size_t max_batch_requests;
+	size_t max_batch_events;
+} cairn__group;
+
+cairn_status cairn__group_init(cairn__group *g, cairn__batch_fn fn,
+                               void *ctx);
+void cairn__group_destroy(cairn__group *g);
+/* Queue req, wait until a leader (maybe this thread) committed it, and
+ * return req->status. */
+cairn_status cairn__group_submit(cairn__group *g, cairn__append_req *req);
+
+#endif /* CAIRN_BACKEND_H */

@@ -1,0 +1,1541 @@
+/*
+ * lmdb.c -- the embedded default engine, on LMDB.
+ *
+ * Layout: five named databases in one environment.
+ *
+ *   events        position (u64, native, MDB_INTEGERKEY) -> record
+ *   streams       stream id + NUL -> stream_meta
+ *   stream_index  stream number (u64 BE) . version (u64 BE) -> position
+ *   ids           event id (16 bytes) -> position
+ *   meta          "format" -> u32, "next_stream" -> u64
+ *
+ * A record holds one event: a fixed header (with a CRC-32 of the rest),
+ * then the stream id and type, NUL-terminated, the data, the metadata and
+ * the tags, NUL-terminated one after the other.  Readers hand out
+ * pointers into the memory map: nothing is copied on the read path.
+ *
+ * Writers share transactions through the core's group commit: the leader
+ * commits every queued request in one write transaction, each request in
+ * a nested transaction of its own so that one request's failure rolls
+ * back only that request.
+ *
+ * The map grows by itself.  Growing means unmapping, which no reader may
+ * see: every live read transaction is counted through a gate, and a
+ * resize waits (boundedly) for the count to reach zero.  Readers that see
+ * a resize pending step aside at their next step.
+ *
+ * The same environment may be opened twice in one process (LMDB forbids
+ * two MDB_envs on one file in a process), so open environments are kept
+ * in a registry by device and inode and shared with a reference count.
+ */
+#include "backend.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <zlib.h>
+
+#define RECORD_FORMAT 1
+#define STORE_FORMAT 1
+#define RECORD_HEADER_SIZE 56
+/* Reserved address space for the map at first; the file grows only as
+ * pages are written, so a large reservation costs nothing on 64-bit. */
+#define DEFAULT_MAP_SIZE ((size_t)64 << 30)
+#define MIN_MAP_SIZE ((size_t)1 << 20)
+#define MAX_READERS 1024
+#define MAX_DBS 16
+/* The largest event the record format (u32 lengths) and LMDB's value
+ * size comfortably take. */
+#define LMDB_MAX_EVENT_SIZE ((size_t)1 << 30)
+/* How long a map resize waits for open reads to step aside. */
+#define RESIZE_WAIT_SECONDS 10
+
+typedef struct stream_meta {
+	uint64_t num;
+	uint64_t version;
+	uint64_t last_position;
+	int64_t created_ns;
+	int64_t updated_ns;
+} stream_meta;
+
+struct cairn__backend {
+	MDB_env *env;
+	MDB_dbi events, streams, stream_index, ids, meta;
+	cairn__group group;
+	bool read_only;
+	unsigned renew_every;
+	size_t map_size;
+
+	/* the gate between read transactions and map resizes */
+	pthread_mutex_t gate_mutex;
+	pthread_cond_t gate_cond;
+	unsigned active_readers;
+	int resizing;              /* atomic: read without the mutex */
+
+	/* the registry of shared environments */
+	dev_t dev;
+	ino_t ino;
+	unsigned refs;
+	struct cairn__backend *next;
+	char path[];
+};
+
+static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct cairn__backend *registry;
+
+/* ---- errors ---- */
+
+/* The one place LMDB's codes become cairn statuses. */
+static cairn_status
+map_error(int rc)
+{
+	switch (rc) {
+	case ENOMEM:
+		return CAIRN_NOMEM;
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_INVALID:
+	case MDB_VERSION_MISMATCH:
+		return CAIRN_CORRUPT;
+	case MDB_NOTFOUND:
+		return CAIRN_NOT_FOUND;
+	case MDB_TXN_FULL:
+		return CAIRN_TOO_LARGE;
+	default:
+		return CAIRN_IO;
+	}
+}
+
+static cairn_status
+lmdb_error(int rc, const char *what)
+{
+	return cairn__error(map_error(rc), rc, "lmdb: %s: %s", what,
+	                    mdb_strerror(rc));
+}
+
+/* ---- keys and values ---- */
+
+static void
+put_be64(uint8_t *p, uint64_t v)
+{
+	int i;
+
+	for (i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static void
+index_key(uint8_t key[16], uint64_t num, uint64_t version)
+{
+	put_be64(key, num);
+	put_be64(key + 8, version);
+}
+
+static uint64_t
+get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/*
+ * Record header, little-endian on disk as in memory on the machines LMDB
+ * files are portable between (LMDB files are not portable across
+ * endianness anyway).
+ */
+typedef struct record_header {
+	uint32_t crc;          /* CRC-32 of every byte after this field */
+	uint16_t format;
+	uint8_t stream_len;
+	uint8_t type_len;
+	uint64_t version;
+	int64_t time_ns;
+	uint8_t id[16];
+	uint32_t data_len;
+	uint32_t meta_len;
+	uint16_t ntags;
+	uint16_t tags_len;
+	uint32_t reserved;
+} record_header;
+
+_Static_assert(sizeof(record_header) == RECORD_HEADER_SIZE,
+               "record header layout");
+
+static size_t
+record_size(const cairn__write *w, const cairn_new_event *ev)
+{
+	size_t n = RECORD_HEADER_SIZE + w->stream_len + 1 + strlen(ev->type) +
+	           1 + ev->data_len + ev->metadata_len, i;
+
+	for (i = 0; i < ev->ntags; i++)
+		n += strlen(ev->tags[i]) + 1;
+	return n;
+}
+
+static void
+record_encode(uint8_t *out, size_t size, const cairn__write *w,
+              const cairn_new_event *ev, const cairn_uuid *id,
+              uint64_t version, int64_t time_ns)
+{
+	record_header h;
+	uint8_t *p = out + RECORD_HEADER_SIZE;
+	size_t type_len = strlen(ev->type), i, l;
+
+	memset(&h, 0, sizeof(h));
+	h.format = RECORD_FORMAT;
+	h.stream_len = (uint8_t)w->stream_len;
+	h.type_len = (uint8_t)type_len;
+	h.version = version;
+	h.time_ns = time_ns;
+	memcpy(h.id, id->bytes, 16);
+	h.data_len = (uint32_t)ev->data_len;
+	h.meta_len = (uint32_t)ev->metadata_len;
+	h.ntags = (uint16_t)ev->ntags;
+	memcpy(p, w->stream, w->stream_len);
+	p += w->stream_len;
+	*p++ = 0;
+	memcpy(p, ev->type, type_len + 1);
+	p += type_len + 1;
+	if (ev->data_len)
+		memcpy(p, ev->data, ev->data_len);
+	p += ev->data_len;
+	if (ev->metadata_len)
+		memcpy(p, ev->metadata, ev->metadata_len);
+	p += ev->metadata_len;
+	for (i = 0; i < ev->ntags; i++) {
+		l = strlen(ev->tags[i]) + 1;
+		memcpy(p, ev->tags[i], l);
+		p += l;
+		h.tags_len = (uint16_t)(h.tags_len + l);
+	}
+	memcpy(out, &h, sizeof(h));
+	h.crc = (uint32_t)crc32(0L, out + 4, (uInt)(size - 4));
+	memcpy(out, &h.crc, sizeof(h.crc));
+}
+
+/*
+ * Decode the record of position pos into *ev, pointing into the map.
+ * tags receives pointers to the tags (room for CAIRN_TAGS_MAX).  Checks
+ * the structure (lengths, terminators) but not the CRC, which verify
+ * does: a read must stay as cheap as a pointer walk.
+ */
+static cairn_status
+record_decode(const MDB_val *v, uint64_t pos, cairn_event *ev,
+              const char **tags)
+{
+	const uint8_t *base = v->mv_data, *p, *end;
+	record_header h;
+	size_t i, l;
+
+	if (v->mv_size < RECORD_HEADER_SIZE)
+		goto corrupt;
+	memcpy(&h, base, sizeof(h));
+	if (h.format != RECORD_FORMAT || h.ntags > CAIRN_TAGS_MAX ||
+	    v->mv_size != RECORD_HEADER_SIZE + (size_t)h.stream_len + 1 +
+	                  h.type_len + 1 + h.data_len + h.meta_len +
+	                  h.tags_len)
+		goto corrupt;
+	p = base + RECORD_HEADER_SIZE;
+	end = base + v->mv_size;
+	if (p[h.stream_len] != 0 || p[h.stream_len + 1 + h.type_len] != 0)
+		goto corrupt;
+	memcpy(ev->id.bytes, h.id, 16);
+	ev->stream = (const char *)p;
+	ev->stream_len = h.stream_len;
+	p += h.stream_len + 1;
+	ev->type = (const char *)p;
+	ev->type_len = h.type_len;
+	p += h.type_len + 1;
+	ev->data = p;
+	ev->data_len = h.data_len;
+	p += h.data_len;
+	ev->metadata = p;
+	ev->metadata_len = h.meta_len;
+	p += h.meta_len;
+	for (i = 0; i < h.ntags; i++) {
+		l = strnlen((const char *)p, (size_t)(end - p));
+		if (p + l >= end)
+			goto corrupt;
+		tags[i] = (const char *)p;
+		p += l + 1;
+	}
+	ev->tags = tags;
+	ev->ntags = h.ntags;
+	ev->version = h.version;
+	ev->position = pos;
+	ev->time_ns = h.time_ns;
+	return CAIRN_OK;
+corrupt:
+	return cairn__error(CAIRN_CORRUPT, 0,
+	                    "lmdb: the record at position %llu is malformed",
+	                    (unsigned long long)pos);
+}
+
+static bool
+record_crc_ok(const MDB_val *v)
+{
+	uint32_t stored;
+
+	if (v->mv_size < RECORD_HEADER_SIZE)
+		return false;
+	memcpy(&stored, v->mv_data, 4);
+	return stored == (uint32_t)crc32(0L, (const uint8_t *)v->mv_data + 4,
+	                                 (uInt)(v->mv_size - 4));
+}
+
+/* ---- the map gate ---- */
+
+static void
+gate_enter(cairn__backend *be)
+{
+	pthread_mutex_lock(&be->gate_mutex);
+	while (be->resizing)
+		pthread_cond_wait(&be->gate_cond, &be->gate_mutex);
+	be->active_readers++;
+	pthread_mutex_unlock(&be->gate_mutex);
+}
+
+static void
+gate_leave(cairn__backend *be)
+{
+	pthread_mutex_lock(&be->gate_mutex);
+	be->active_readers--;
+	if (be->resizing && be->active_readers == 0)
+		pthread_cond_broadcast(&be->gate_cond);
+	pthread_mutex_unlock(&be->gate_mutex);
+}
+
+/*
+ * Grow the map to at least min_size (0: adopt the size another process
+ * set).  Called with no transaction of this thread open.  Waits for the
+ * open reads of this process to step aside, at most RESIZE_WAIT_SECONDS:
+ * a thread that holds an iterator and appends past the map's end would
+ * otherwise wait for itself.
+ */
+static cairn_status
+grow_map(cairn__backend *be, size_t min_size)
+{
+	struct timespec deadline;
+	size_t size;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += RESIZE_WAIT_SECONDS;
+	pthread_mutex_lock(&be->gate_mutex);
+	__atomic_store_n(&be->resizing, 1, __ATOMIC_SEQ_CST);
+	while (be->active_readers > 0 && rc == 0)
+		rc = pthread_cond_timedwait(&be->gate_cond, &be->gate_mutex,
+		                            &deadline);
+	if (be->active_readers > 0) {
+		__atomic_store_n(&be->resizing, 0, __ATOMIC_SEQ_CST);
+		pthread_cond_broadcast(&be->gate_cond);
+		pthread_mutex_unlock(&be->gate_mutex);
+		return cairn__error(CAIRN_IO, 0,
+		                    "lmdb: the map must grow but %u reads stay "
+		                    "open in this process; free idle iterators "
+		                    "before appending from their thread",
+		                    be->active_readers);
+	}
+	size = 0;
+	if (min_size) {
+		size = be->map_size;
+		while (size < min_size)
+			size *= 2;
+	}
+	rc = mdb_env_set_mapsize(be->env, size);
+	if (rc == 0) {
+		MDB_envinfo info;
+		mdb_env_info(be->env, &info);
+		be->map_size = info.me_mapsize;
+	}
+	__atomic_store_n(&be->resizing, 0, __ATOMIC_SEQ_CST);
+	pthread_cond_broadcast(&be->gate_cond);
+	pthread_mutex_unlock(&be->gate_mutex);
+	return rc ? lmdb_error(rc, "growing the map") : CAIRN_OK;
+}
+
+/* Begin (txn NULL) or renew a read transaction, through the gate. */
+static cairn_status
+read_begin(cairn__backend *be, MDB_txn **txn)
+{
+	int rc;
+
+	for (;;) {
+		gate_enter(be);
+		if (*txn)
+			rc = mdb_txn_renew(*txn);
+		else
+			rc = mdb_txn_begin(be->env, NULL, MDB_RDONLY, txn);
+		if (rc == 0)
+			return CAIRN_OK;
+		gate_leave(be);
+		if (rc != MDB_MAP_RESIZED)
+			return lmdb_error(rc, "beginning a read");
+		if (grow_map(be, 0) != CAIRN_OK)
+			return CAIRN_IO;
+	}
+}
+
+/* Release a read transaction's snapshot, keeping the handle. */
+static void
+read_reset(cairn__backend *be, MDB_txn *txn)
+{
+	mdb_txn_reset(txn);
+	gate_leave(be);
+}
+
+static void
+read_end(cairn__backend *be, MDB_txn *txn)
+{
+	mdb_txn_abort(txn);
+	gate_leave(be);
+}
+
+/* ---- small reads ---- */
+
+static int
+get_stream(MDB_txn *txn, cairn__backend *be, const char *stream,
+           size_t len, stream_meta *sm)
+{
+	char key[CAIRN_STREAM_ID_MAX + 1];
+	MDB_val k, v;
+	int rc;
+
+	memcpy(key, stream, len);
+	key[len] = 0;
+	k.mv_data = key;
+	k.mv_size = len + 1;
+	rc = mdb_get(txn, be->streams, &k, &v);
+	if (rc == 0) {
+		if (v.mv_size != sizeof(*sm))
+			return MDB_CORRUPTED;
+		memcpy(sm, v.mv_data, sizeof(*sm));
+	}
+	return rc;
+}
+
+static int
+get_head(MDB_txn *txn, cairn__backend *be, uint64_t *head)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	rc = mdb_cursor_open(txn, be->events, &cur);
+	if (rc)
+		return rc;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	if (rc == 0)
+		memcpy(head, k.mv_data, sizeof(*head));
+	else if (rc == MDB_NOTFOUND) {
+		*head = 0;
+		rc = 0;
+	}
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+/* ---- appends ---- */
+
+typedef struct lookup_ctx {
+	MDB_txn *txn;
+	cairn__backend *be;
+} lookup_ctx;
+
+static cairn_status
+lookup_id(void *ctx, const cairn_uuid *id, cairn__id_location *loc)
+{
+	lookup_ctx *lc = ctx;
+	const char *tags[CAIRN_TAGS_MAX];
+	cairn_event ev;
+	MDB_val k, v;
+	uint64_t pos;
+	cairn_status st;
+	int rc;
+
+	k.mv_data = (void *)id->bytes;
+	k.mv_size = 16;
+	rc = mdb_get(lc->txn, lc->be->ids, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return CAIRN_NOT_FOUND;
+	if (rc)
+		return lmdb_error(rc, "reading the id index");
+	memcpy(&pos, v.mv_data, sizeof(pos));
+	k.mv_data = &pos;
+	k.mv_size = sizeof(pos);
+	rc = mdb_get(lc->txn, lc->be->events, &k, &v);
+	if (rc)
+		return lmdb_error(rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc,
+		                  "an indexed id has no event");
+	st = record_decode(&v, pos, &ev, tags);
+	if (st != CAIRN_OK)
+		return st;
+	loc->position = pos;
+	loc->version = ev.version;
+	loc->stream = ev.stream;
+	loc->stream_len = ev.stream_len;
+	return CAIRN_OK;
+}
+
+/* Per-batch state of the writer: the next position and stream number. */
+typedef struct batch_state {
+	uint64_t next_position;
+	uint64_t next_stream;
+	int64_t now;
+} batch_state;
+
+static int
+put_stream(MDB_txn *txn, cairn__backend *be, const cairn__write *w,
+           const stream_meta *sm)
+{
+	char key[CAIRN_STREAM_ID_MAX + 1];
+	MDB_val k, v;
+
+	memcpy(key, w->stream, w->stream_len);
+	key[w->stream_len] = 0;
+	k.mv_data = key;
+	k.mv_size = w->stream_len + 1;
+	v.mv_data = (void *)sm;
+	v.mv_size = sizeof(*sm);
+	return mdb_put(txn, be->streams, &k, &v, 0);
+}
+
+/* Write the events of one write at bs->next_position on. */
+static int
+write_events(MDB_txn *txn, cairn__backend *be, const cairn__write *w,
+             stream_meta *sm, batch_state *bs)
+{
+	uint8_t ikey[16];
+	MDB_val k, v;
+	uint64_t pos;
+	size_t i, size;
+	int rc;
+
+	for (i = 0; i < w->nevents; i++) {
+		pos = bs->next_position++;
+		sm->version++;
+		size = record_size(w, &w->events[i]);
+		k.mv_data = &pos;
+		k.mv_size = sizeof(pos);
+		v.mv_data = NULL;
+		v.mv_size = size;
+		rc = mdb_put(txn, be->events, &k, &v, MDB_APPEND | MDB_RESERVE);
+		if (rc)
+			return rc;
+		record_encode(v.mv_data, size, w, &w->events[i], &w->ids[i],
+		              sm->version, bs->now);
+
+		index_key(ikey, sm->num, sm->version);
+		k.mv_data = ikey;
+		k.mv_size = sizeof(ikey);
+		v.mv_data = &pos;
+		v.mv_size = sizeof(pos);
+		rc = mdb_put(txn, be->stream_index, &k, &v, MDB_NOOVERWRITE);
+		if (rc)
+			return rc == MDB_KEYEXIST ? MDB_CORRUPTED : rc;
+
+		k.mv_data = (void *)w->ids[i].bytes;
+		k.mv_size = 16;
+		rc = mdb_put(txn, be->ids, &k, &v, MDB_NOOVERWRITE);
+		if (rc)
+			return rc;
+	}
+	sm->last_position = pos;
+	sm->updated_ns = bs->now;
+	return put_stream(txn, be, w, sm);
+}
+
+/* The most writes one request may name before it needs the heap. */
+#define STACK_METAS 16
+
+/*
+ * Apply one request inside txn (its own nested transaction).  Returns an
+ * LMDB code for failures that must abort the whole batch (map full,
+ * I/O); request-level outcomes (conflict, repeat) are left in
+ * req->status with 0 returned.
+ */
+static int
+apply_request(MDB_txn *txn, cairn__backend *be, cairn__append_req *req,
+              batch_state *bs)
+{
+	stream_meta metas_stack[STACK_METAS], *metas = metas_stack;
+	cairn_append_result *res = req->result;
+	lookup_ctx lc = {txn, be};
+	batch_state saved = *bs;
+	cairn_status st;
+	size_t wi;
+	int rc = 0;
+
+	st = cairn__idempotency_check(req, lookup_id, &lc);
+	if (st != CAIRN_DONE) {
+		req->status = st;
+		return 0;
+	}
+	if (req->nwrites > STACK_METAS) {
+		metas = malloc(req->nwrites * sizeof(*metas));
+		if (metas == NULL) {
+			cairn__req_error(req, CAIRN_NOMEM, ENOMEM,
+			                 "out of memory");
+			return 0;
+		}
+	}
+	for (wi = 0; wi < req->nwrites; wi++) {
+		const cairn__write *w = &req->writes[wi];
+		rc = get_stream(txn, be, w->stream, w->stream_len, &metas[wi]);
+		if (rc == MDB_NOTFOUND) {
+			memset(&metas[wi], 0, sizeof(metas[wi]));
+			rc = 0;
+		}
+		if (rc)
+			goto out;
+		if (!cairn__expected_ok(w->expected, metas[wi].version)) {
+			req->status = cairn__conflict(res, wi, w,
+			                              metas[wi].version);
+			cairn__req_error(req, CAIRN_CONFLICT, 0, "%s",
+			                 cairn_last_error());
+			goto out;
+		}
+	}
+	res->first_position = bs->next_position;
+	for (wi = 0; wi < req->nwrites; wi++) {
+		if (metas[wi].version == 0 && metas[wi].num == 0) {
+			metas[wi].num = bs->next_stream++;
+			metas[wi].created_ns = bs->now;
+		}
+		rc = write_events(txn, be, &req->writes[wi], &metas[wi], bs);
+		if (rc)
+			goto out;
+	}
+	res->last_position = bs->next_position - 1;
+	res->version = metas[0].version;
+	req->status = CAIRN_OK;
+out:
+	if (rc)
+		*bs = saved;
+	if (metas != metas_stack)
+		free(metas);
+	return rc;
+}
+
+static int
+read_meta_u64(MDB_txn *txn, cairn__backend *be, const char *name,
+              uint64_t *out)
+{
+	MDB_val k = {strlen(name), (void *)name}, v;
+	int rc = mdb_get(txn, be->meta, &k, &v);
+
+	if (rc == 0 && v.mv_size == sizeof(*out))
+		memcpy(out, v.mv_data, sizeof(*out));
+	else if (rc == 0)
+		rc = MDB_CORRUPTED;
+	return rc;
+}
+
+static int
+write_meta_u64(MDB_txn *txn, cairn__backend *be, const char *name,
+               uint64_t value)
+{
+	MDB_val k = {strlen(name), (void *)name}, v = {sizeof(value), &value};
+
+	return mdb_put(txn, be->meta, &k, &v, 0);
+}
+
+static void fail_batch(cairn__append_req **reqs, size_t n, int rc);
+
+/*
+ * Commit one batch: one write transaction, each request in a nested
+ * transaction so that a request that fails leaves no trace.  Returns 0,
+ * or the LMDB code that failed the whole transaction (the requests are
+ * then still pending and the caller decides: grow the map and retry,
+ * split, or fail them).
+ */
+static int
+try_commit(cairn__backend *be, cairn__append_req **reqs, size_t n)
+{
+	batch_state bs;
+	MDB_txn *txn, *child;
+	size_t i;
+	int rc;
+
+	rc = mdb_txn_begin(be->env, NULL, 0, &txn);
+	if (rc)
+		return rc;
+	bs.now = cairn__now_ns();
+	rc = get_head(txn, be, &bs.next_position);
+	if (rc == 0)
+		rc = read_meta_u64(txn, be, "next_stream", &bs.next_stream);
+	if (rc)
+		goto fail;
+	bs.next_position++;
+	for (i = 0; i < n; i++) {
+		reqs[i]->status = CAIRN_OK;
+		reqs[i]->message[0] = 0;
+		memset(reqs[i]->result, 0, sizeof(*reqs[i]->result));
+		rc = mdb_txn_begin(be->env, txn, 0, &child);
+		if (rc)
+			goto fail;
+		rc = apply_request(child, be, reqs[i], &bs);
+		if (rc == 0 && reqs[i]->status == CAIRN_OK &&
+		    !reqs[i]->result->idempotent)
+			rc = mdb_txn_commit(child);
+		else
+			mdb_txn_abort(child);
+		if (rc)
+			goto fail;
+	}
+	rc = write_meta_u64(txn, be, "next_stream", bs.next_stream);
+	if (rc)
+		goto fail;
+	return mdb_txn_commit(txn);
+fail:
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+static void
+fail_batch(cairn__append_req **reqs, size_t n, int rc)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		cairn__req_error(reqs[i], map_error(rc), rc,
+		                 "lmdb: committing the append: %s",
+		                 mdb_strerror(rc));
+}
+
+/*
+ * The group-commit callback.  A full map grows and the batch is retried;
+ * a transaction too large for LMDB's dirty-page limit is retried one
+ * request at a time, so that only the request that is too large by
+ * itself fails.
+ */
+static void
+commit_batch(void *ctx, cairn__append_req **reqs, size_t n)
+{
+	cairn__backend *be = ctx;
+	cairn_status st;
+	size_t i;
+	int rc;
+
+	for (;;) {
+		rc = try_commit(be, reqs, n);
+		if (rc == MDB_MAP_FULL || rc == MDB_MAP_RESIZED) {
+			st = grow_map(be, rc == MDB_MAP_FULL ? be->map_size * 2
+			                                     : 0);
+			if (st == CAIRN_OK)
+				continue;
+			for (i = 0; i < n; i++)
+				cairn__req_error(reqs[i], st, 0, "%s",
+				                 cairn_last_error());
+			return;
+		}
+		break;
+	}
+	if (rc == MDB_TXN_FULL && n > 1) {
+		for (i = 0; i < n; i++)
+			commit_batch(ctx, &reqs[i], 1);
+		return;
+	}
+	if (rc == MDB_TXN_FULL) {
+		cairn__req_error(reqs[0], CAIRN_TOO_LARGE, rc,
+		                 "lmdb: the append of %zu events is too large "
+		                 "for one transaction; split it",
+		                 reqs[0]->nevents);
+		return;
+	}
+	if (rc)
+		fail_batch(reqs, n, rc);
+}
+
+static cairn_status
+lmdb_append(cairn__backend *be, cairn__append_req *req)
+{
+	return cairn__group_submit(&be->group, req);
+}
+
+/* ---- iterators over events ---- */
+
+typedef struct lmdb_iter {
+	cairn__iter base;
+	cairn__backend *be;
+	MDB_txn *txn;
+	MDB_cursor *events;        /* over events */
+	MDB_cursor *index;         /* over stream_index (stream reads) */
+	bool by_stream;
+	bool backwards;
+	bool positioned;           /* the cursors sit on the last yielded */
+	bool have_txn;
+	uint64_t stream_num;
+	uint64_t next;             /* next version or position to yield */
+	uint64_t last_position;    /* of the last yielded event */
+	unsigned since_renew;
+	cairn_event ev;
+	const char *tags[CAIRN_TAGS_MAX];
+} lmdb_iter;
+
+static void
+iter_close_txn(lmdb_iter *it)
+{
+	if (it->events)
+		mdb_cursor_close(it->events);
+	if (it->index)
+		mdb_cursor_close(it->index);
+	it->events = it->index = NULL;
+	if (it->txn) {
+		if (it->have_txn)
+			read_end(it->be, it->txn);
+		else
+			mdb_txn_abort(it->txn);
+	}
+	it->txn = NULL;
+	it->have_txn = false;
+}
+
+static cairn_status
+iter_open_txn(lmdb_iter *it)
+{
+	cairn_status st;
+	int rc;
+
+	st = read_begin(it->be, &it->txn);
+	if (st != CAIRN_OK)
+		return st;
+	it->have_txn = true;
+	if (it->events == NULL) {
+		rc = mdb_cursor_open(it->txn, it->be->events, &it->events);
+		if (rc == 0 && it->by_stream)
+			rc = mdb_cursor_open(it->txn, it->be->stream_index,
+			                     &it->index);
+	} else {
+		rc = mdb_cursor_renew(it->txn, it->events);
+		if (rc == 0 && it->index)
+			rc = mdb_cursor_renew(it->txn, it->index);
+	}
+	if (rc)
+		return lmdb_error(rc, "opening a cursor");
+	it->positioned = false;
+	it->since_renew = 0;
+	return CAIRN_OK;
+}
+
+/*
+ * Let go of the snapshot and take a fresh one, so that a long or slow
+ * read never pins old pages (nor blocks a map resize).  The cursors are
+ * re-seeked by key at the next step.
+ */
+static cairn_status
+iter_renew(lmdb_iter *it)
+{
+	read_reset(it->be, it->txn);
+	it->have_txn = false;
+	return iter_open_txn(it);
+}
+
+/* The position of the next event of the stream, via the index. */
+static int
+stream_next_position(lmdb_iter *it, uint64_t *pos)
+{
+	uint8_t key[16];
+	MDB_val k, v;
+	int rc;
+
+	if (it->positioned)
+		rc = mdb_cursor_get(it->index, &k, &v,
+		                    it->backwards ? MDB_PREV : MDB_NEXT);
+	else {
+		index_key(key, it->stream_num, it->next);
+		k.mv_data = key;
+		k.mv_size = sizeof(key);
+		rc = mdb_cursor_get(it->index, &k, &v, MDB_SET_KEY);
+	}
+	if (rc)
+		return rc;
+	if (k.mv_size != 16 || get_be64(k.mv_data) != it->stream_num ||
+	    get_be64((const uint8_t *)k.mv_data + 8) != it->next)
+		return MDB_NOTFOUND;
+	memcpy(pos, v.mv_data, sizeof(*pos));
+	return 0;
+}
+
+static cairn_status
+lmdb_iter_next(cairn__iter *base, const cairn_event **out)
+{
+	lmdb_iter *it = (lmdb_iter *)base;
+	cairn_status st;
+	MDB_val k, v;
+	uint64_t pos;
+	MDB_cursor_op op;
+	int rc;
+
+	if (it->next == 0)
+		return CAIRN_DONE;
+	if (it->since_renew >= it->be->renew_every ||
+	    __atomic_load_n(&it->be->resizing, __ATOMIC_RELAXED)) {
+		st = iter_renew(it);
+		if (st != CAIRN_OK)
+			return st;
+	}
+	if (it->by_stream) {
+		rc = stream_next_position(it, &pos);
+		if (rc == MDB_NOTFOUND)
+			return CAIRN_DONE;
+		if (rc)
+			return lmdb_error(rc, "reading the stream index");
+		/* A stream's events usually sit at neighbouring positions:
+		 * then a cursor step beats a search from the root. */
+		if (it->positioned && pos == it->last_position +
+		                                 (it->backwards ? -1 : 1))
+			op = it->backwards ? MDB_PREV : MDB_NEXT;
+		else
+			op = MDB_SET_KEY;
+		k.mv_data = &pos;
+		k.mv_size = sizeof(pos);
+		rc = mdb_cursor_get(it->events, &k, &v, op);
+		if (rc == 0 && memcmp(k.mv_data, &pos, sizeof(pos)) != 0)
+			rc = MDB_CORRUPTED;
+		if (rc)
+			return lmdb_error(rc == MDB_NOTFOUND ? MDB_CORRUPTED
+			                                     : rc,
+			                  "an indexed event is missing");
+	} else {
+		if (it->positioned)
+			op = it->backwards ? MDB_PREV : MDB_NEXT;
+		else
+			op = it->backwards ? MDB_SET_KEY : MDB_SET_RANGE;
+		pos = it->next;
+		k.mv_data = &pos;
+		k.mv_size = sizeof(pos);
+		rc = mdb_cursor_get(it->events, &k, &v, op);
+		if (rc == MDB_NOTFOUND)
+			return CAIRN_DONE;
+		if (rc)
+			return lmdb_error(rc, "reading the log");
+		memcpy(&pos, k.mv_data, sizeof(pos));
+	}
+	st = record_decode(&v, pos, &it->ev, it->tags);
+	if (st != CAIRN_OK)
+		return st;
+	if (it->by_stream && it->ev.version != it->next)
+		return cairn__error(CAIRN_CORRUPT, 0,
+		                    "lmdb: stream index points version %llu at "
+		                    "an event of version %llu",
+		                    (unsigned long long)it->next,
+		                    (unsigned long long)it->ev.version);
+	it->positioned = true;
+	it->last_position = pos;
+	it->since_renew++;
+	if (it->by_stream)
+		it->next = it->backwards ? it->next - 1 : it->next + 1;
+	else
+		it->next = it->backwards ? pos - 1 : pos + 1;
+	*out = &it->ev;
+	return CAIRN_ROW;
+}
+
+static void
+lmdb_iter_free(cairn__iter *base)
+{
+	lmdb_iter *it = (lmdb_iter *)base;
+
+	iter_close_txn(it);
+	free(it);
+}
+
+static const cairn__iter_ops lmdb_iter_ops = {lmdb_iter_next,
+                                              lmdb_iter_free};
+
+static cairn_status
+iter_new(cairn__backend *be, bool by_stream, const cairn_read_opts *opts,
+         lmdb_iter **out)
+{
+	lmdb_iter *it = calloc(1, sizeof(*it));
+	cairn_status st;
+
+	if (it == NULL)
+		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
+	it->base.ops = &lmdb_iter_ops;
+	it->be = be;
+	it->by_stream = by_stream;
+	it->backwards = opts->backwards != 0;
+	st = iter_open_txn(it);
+	if (st != CAIRN_OK) {
+		lmdb_iter_free(&it->base);
+		return st;
+	}
+	*out = it;
+	return CAIRN_OK;
+}
+
+/* Where a read starts: forward from max(from, 1); backward from
+ * min(from, last) with 0 meaning last.  next = 0 means nothing to do. */
+static uint64_t
+start_key(const cairn_read_opts *opts, uint64_t last)
+{
+	if (!opts->backwards)
+		return opts->from ? opts->from : 1;
+	if (opts->from == 0 || opts->from > last)
+		return last;
+	return opts->from;
+}
+
+static cairn_status
+lmdb_read_stream(cairn__backend *be, const char *stream, size_t len,
+                 const cairn_read_opts *opts, cairn__iter **out)
+{
+	stream_meta sm;
+	lmdb_iter *it;
+	cairn_status st;
+	int rc;
+
+	st = iter_new(be, true, opts, &it);
+	if (st != CAIRN_OK)
+		return st;
+	rc = get_stream(it->txn, be, stream, len, &sm);
+	if (rc == 0) {
+		it->stream_num = sm.num;
+		it->next = start_key(opts, sm.version);
+	} else if (rc == MDB_NOTFOUND)
+		it->next = 0;
+	else {
+		lmdb_iter_free(&it->base);
+		return lmdb_error(rc, "reading stream metadata");
+	}
+	*out = &it->base;
+	return CAIRN_OK;
+}
+
+static cairn_status
+lmdb_read_all(cairn__backend *be, const cairn_read_opts *opts,
+              cairn__iter **out)
+{
+	lmdb_iter *it;
+	uint64_t head = 0;
+	cairn_status st;
+	int rc;
+
+	st = iter_new(be, false, opts, &it);
+	if (st != CAIRN_OK)
+		return st;
+	if (opts->backwards) {
+		rc = get_head(it->txn, be, &head);
+		if (rc) {
+			lmdb_iter_free(&it->base);
+			return lmdb_error(rc, "reading the head");
+		}
+	}
+	it->next = start_key(opts, head);
+	*out = &it->base;
+	return CAIRN_OK;
+}
+
+/* ---- metadata reads ---- */
+
+static cairn_status
+lmdb_stream_version(cairn__backend *be, const char *stream, size_t len,
+                    uint64_t *version)
+{
+	MDB_txn *txn = NULL;
+	stream_meta sm;
+	cairn_status st;
+	int rc;
+
+	st = read_begin(be, &txn);
+	if (st != CAIRN_OK)
+		return st;
+	rc = get_stream(txn, be, stream, len, &sm);
+	read_end(be, txn);
+	if (rc == MDB_NOTFOUND) {
+		*version = 0;
+		return CAIRN_OK;
+	}
+	if (rc)
+		return lmdb_error(rc, "reading stream metadata");
+	*version = sm.version;
+	return CAIRN_OK;
+}
+
+static cairn_status
+lmdb_head(cairn__backend *be, uint64_t *position)
+{
+	MDB_txn *txn = NULL;
+	cairn_status st;
+	int rc;
+
+	st = read_begin(be, &txn);
+	if (st != CAIRN_OK)
+		return st;
+	rc = get_head(txn, be, position);
+	read_end(be, txn);
+	return rc ? lmdb_error(rc, "reading the head") : CAIRN_OK;
+}
+
+typedef struct lmdb_stream_iter {
+	cairn__stream_iter base;
+	cairn__backend *be;
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	size_t left;
+	bool started;
+	size_t prefix_len;
+	char prefix[CAIRN_STREAM_ID_MAX + 1];
+	char after[CAIRN_STREAM_ID_MAX + 2];
+	cairn_stream_info info;
+} lmdb_stream_iter;
+
+static cairn_status
+lmdb_stream_iter_next(cairn__stream_iter *base, const cairn_stream_info **out)
+{
+	lmdb_stream_iter *it = (lmdb_stream_iter *)base;
+	stream_meta sm;
+	MDB_val k, v;
+	int rc;
+
+	if (it->left == 0)
+		return CAIRN_DONE;
+	if (!it->started) {
+		/* Start at the later of the prefix and just past the cursor;
+		 * keys carry their NUL, so after+NUL sorts right after it. */
+		const char *from = it->prefix;
+		size_t from_len = it->prefix_len;
+		if (it->after[0] && strcmp(it->after, it->prefix) >= 0) {
+			from = it->after;
+			from_len = strlen(it->after) + 1;
+		}
+		k.mv_data = (void *)from;
+		k.mv_size = from_len;
+		rc = from_len ? mdb_cursor_get(it->cur, &k, &v, MDB_SET_RANGE)
+		              : mdb_cursor_get(it->cur, &k, &v, MDB_FIRST);
+		it->started = true;
+		if (rc == 0 && it->after[0] && k.mv_size == from_len &&
+		    from == it->after && memcmp(k.mv_data, from, from_len) == 0)
+			rc = mdb_cursor_get(it->cur, &k, &v, MDB_NEXT);
+	} else
+		rc = mdb_cursor_get(it->cur, &k, &v, MDB_NEXT);
+	if (rc == MDB_NOTFOUND)
+		return it->left = 0, CAIRN_DONE;
+	if (rc)
+		return lmdb_error(rc, "listing streams");
+	if (k.mv_size < 2 || v.mv_size != sizeof(sm))
+		return cairn__error(CAIRN_CORRUPT, 0,
+		                    "lmdb: a malformed stream entry");
+	if (k.mv_size - 1 < it->prefix_len ||
+	    memcmp(k.mv_data, it->prefix, it->prefix_len) != 0)
+		return it->left = 0, CAIRN_DONE;
+	memcpy(&sm, v.mv_data, sizeof(sm));
+	it->info.stream = k.mv_data;
+	it->info.stream_len = k.mv_size - 1;
+	it->info.version = sm.version;
+	it->info.last_position = sm.last_position;
+	it->info.created_ns = sm.created_ns;
+	it->info.updated_ns = sm.updated_ns;
+	it->left--;
+	*out = &it->info;
+	return CAIRN_ROW;
+}
+
+static void
+lmdb_stream_iter_free(cairn__stream_iter *base)
+{
+	lmdb_stream_iter *it = (lmdb_stream_iter *)base;
+
+	if (it->cur)
+		mdb_cursor_close(it->cur);
+	if (it->txn)
+		read_end(it->be, it->txn);
+	free(it);
+}
+
+static const cairn__stream_iter_ops lmdb_stream_iter_ops = {
+	lmdb_stream_iter_next, lmdb_stream_iter_free};
+
+static cairn_status
+lmdb_list_streams(cairn__backend *be, const char *prefix, const char *after,
+                  size_t limit, cairn__stream_iter **out)
+{
+	lmdb_stream_iter *it = calloc(1, sizeof(*it));
+	cairn_status st;
+	int rc;
+
+	if (it == NULL)
+		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
+	it->base.ops = &lmdb_stream_iter_ops;
+	it->be = be;
+	it->left = limit;
+	it->prefix_len = strlen(prefix);
+	memcpy(it->prefix, prefix, it->prefix_len + 1);
+	memcpy(it->after, after, strlen(after) + 1);
+	st = read_begin(be, &it->txn);
+	if (st != CAIRN_OK) {
+		free(it);
+		return st;
+	}
+	rc = mdb_cursor_open(it->txn, be->streams, &it->cur);
+	if (rc) {
+		lmdb_stream_iter_free(&it->base);
+		return lmdb_error(rc, "listing streams");
+	}
+	*out = &it->base;
+	return CAIRN_OK;
+}
+
+static cairn_status
+lmdb_stats(cairn__backend *be, cairn_stats *stats)
+{
+	MDB_txn *txn = NULL;
+	MDB_stat ms;
+	MDB_envinfo info;
+	cairn_status st;
+	int rc;
+
+	st = read_begin(be, &txn);
+	if (st != CAIRN_OK)
+		return st;
+	rc = mdb_stat(txn, be->events, &ms);
+	if (rc == 0) {
+		stats->events = ms.ms_entries;
+		rc = mdb_stat(txn, be->streams, &ms);
+	}
+	if (rc == 0) {
+		stats->streams = ms.ms_entries;
+		rc = get_head(txn, be, &stats->head);
+	}
+	if (rc == 0) {
+		mdb_env_info(be->env, &info);
+		stats->bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
+	}
+	read_end(be, txn);
+	return rc ? lmdb_error(rc, "reading statistics") : CAIRN_OK;
+}
+
+/* ---- verify: what only the engine can see ---- */
+
+typedef struct verify_state {
+	cairn_verify_fn fn;
+	void *ctx;
+	uint64_t problems;
+} verify_state;
+
+#ifdef __GNUC__
+__attribute__((format(printf, 2, 3)))
+#endif
+static void
+vproblem(verify_state *vs, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	vs->problems++;
+	if (vs->fn == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	vs->fn(vs->ctx, msg);
+}
+
+/*
+ * In one snapshot: every record passes its CRC and decodes; the id index
+ * and the stream index each hold exactly one entry per event, pointing
+ * back at it.
+ */
+static cairn_status
+lmdb_verify(cairn__backend *be, cairn_verify_fn fn, void *ctx,
+            uint64_t *problems)
+{
+	const char *tags[CAIRN_TAGS_MAX];
+	verify_state vs = {fn, ctx, 0};
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_stat ev_stat, id_stat, ix_stat;
+	stream_meta sm;
+	cairn_event ev;
+	MDB_val k, v, k2, v2;
+	uint8_t ikey[16];
+	uint64_t pos, p2;
+	cairn_status st;
+	int rc;
+
+	st = read_begin(be, &txn);
+	if (st != CAIRN_OK)
+		return st;
+	rc = mdb_cursor_open(txn, be->events, &cur);
+	while (rc == 0 && (rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+		memcpy(&pos, k.mv_data, sizeof(pos));
+		if (!record_crc_ok(&v)) {
+			vproblem(&vs, "position %llu: record checksum mismatch",
+			         (unsigned long long)pos);
+			continue;
+		}
+		if (record_decode(&v, pos, &ev, tags) != CAIRN_OK) {
+			vproblem(&vs, "position %llu: malformed record",
+			         (unsigned long long)pos);
+			continue;
+		}
+		k2.mv_data = ev.id.bytes;
+		k2.mv_size = 16;
+		if (mdb_get(txn, be->ids, &k2, &v2) != 0 ||
+		    v2.mv_size != 8 || (memcpy(&p2, v2.mv_data, 8), p2 != pos))
+			vproblem(&vs, "position %llu: its id is not indexed "
+			         "to it", (unsigned long long)pos);
+		if (get_stream(txn, be, ev.stream, ev.stream_len, &sm) != 0) {
+			vproblem(&vs, "position %llu: stream '%s' has no "
+			         "metadata", (unsigned long long)pos, ev.stream);
+			continue;
+		}
+		index_key(ikey, sm.num, ev.version);
+		k2.mv_data = ikey;
+		k2.mv_size = 16;
+		if (mdb_get(txn, be->stream_index, &k2, &v2) != 0 ||
+		    v2.mv_size != 8 || (memcpy(&p2, v2.mv_data, 8), p2 != pos))
+			vproblem(&vs, "position %llu: stream index does not "
+			         "point at it", (unsigned long long)pos);
+	}
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	if (cur)
+		mdb_cursor_close(cur);
+	if (rc == 0)
+		rc = mdb_stat(txn, be->events, &ev_stat);
+	if (rc == 0)
+		rc = mdb_stat(txn, be->ids, &id_stat);
+	if (rc == 0)
+		rc = mdb_stat(txn, be->stream_index, &ix_stat);
+	if (rc == 0 && id_stat.ms_entries != ev_stat.ms_entries)
+		vproblem(&vs, "the id index has %zu entries for %zu events",
+		         (size_t)id_stat.ms_entries, (size_t)ev_stat.ms_entries);
+	if (rc == 0 && ix_stat.ms_entries != ev_stat.ms_entries)
+		vproblem(&vs, "the stream index has %zu entries for %zu events",
+		         (size_t)ix_stat.ms_entries, (size_t)ev_stat.ms_entries);
+	read_end(be, txn);
+	if (rc)
+		return lmdb_error(rc, "verifying");
+	*problems = vs.problems;
+	return CAIRN_OK;
+}
+
+/* ---- open and close ---- */
+
+static int
+open_dbs(cairn__backend *be)
+{
+	unsigned flags = be->read_only ? 0 : MDB_CREATE;
+	MDB_txn *txn;
+	uint64_t next_stream;
+	uint32_t format = STORE_FORMAT;
+	MDB_val k = {6, "format"}, v;
+	int rc;
+
+	rc = mdb_txn_begin(be->env, NULL, be->read_only ? MDB_RDONLY : 0,
+	                   &txn);
+	if (rc)
+		return rc;
+	rc = mdb_dbi_open(txn, "events", flags | MDB_INTEGERKEY, &be->events);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "streams", flags, &be->streams);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "stream_index", flags,
+		                  &be->stream_index);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "ids", flags, &be->ids);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "meta", flags, &be->meta);
+	if (rc)
+		goto fail;
+	rc = mdb_get(txn, be->meta, &k, &v);
+	if (rc == MDB_NOTFOUND && !be->read_only) {
+		v.mv_data = &format;
+		v.mv_size = sizeof(format);
+		rc = mdb_put(txn, be->meta, &k, &v, 0);
+		if (rc == 0)
+			rc = write_meta_u64(txn, be, "next_stream", 1);
+	} else if (rc == 0) {
+		if (v.mv_size != sizeof(format) ||
+		    memcmp(v.mv_data, &format, sizeof(format)) != 0 ||
+		    read_meta_u64(txn, be, "next_stream", &next_stream) != 0)
+			rc = MDB_VERSION_MISMATCH;
+	}
+	if (rc)
+		goto fail;
+	return mdb_txn_commit(txn);
+fail:
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+static cairn_status
+env_open(cairn__backend *be, const cairn_options *opts)
+{
+	unsigned flags = MDB_NOTLS;
+	size_t want;
+	int rc;
+
+	rc = mdb_env_create(&be->env);
+	if (rc)
+		return lmdb_error(rc, "creating the environment");
+	want = opts->initial_map_size ? opts->initial_map_size
+	                              : DEFAULT_MAP_SIZE;
+	if (want < MIN_MAP_SIZE)
+		want = MIN_MAP_SIZE;
+	/* An existing file larger than the wish sets the size itself. */
+	be->map_size = want;
+	rc = mdb_env_set_mapsize(be->env, want);
+	if (rc == 0)
+		rc = mdb_env_set_maxreaders(be->env, MAX_READERS);
+	if (rc == 0)
+		rc = mdb_env_set_maxdbs(be->env, MAX_DBS);
+	if (rc)
+		return lmdb_error(rc, "configuring the environment");
+	if (opts->read_only)
+		flags |= MDB_RDONLY;
+	if (opts->durability == CAIRN_RELAXED)
+		flags |= MDB_NOMETASYNC;
+	rc = mdb_env_open(be->env, be->path, flags, 0644);
+	if (rc) {
+		cairn_status st = map_error(rc);
+		if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
+			st = CAIRN_CORRUPT;
+		return cairn__error(st, rc, "lmdb: cannot open '%s': %s",
+		                    be->path, mdb_strerror(rc));
+	}
+	{
+		MDB_envinfo info;
+		mdb_env_info(be->env, &info);
+		be->map_size = info.me_mapsize;
+	}
+	rc = open_dbs(be);
+	if (rc == MDB_VERSION_MISMATCH || rc == MDB_INCOMPATIBLE)
+		return cairn__error(CAIRN_CORRUPT, rc,
+		                    "lmdb: '%s' is not a cairn store of format %d",
+		                    be->path, STORE_FORMAT);
+	if (rc == MDB_NOTFOUND)
+		return cairn__error(CAIRN_NOT_FOUND, rc,
+		                    "lmdb: '%s' holds no cairn store (and it was "
+		                    "opened read-only)", be->path);
+	if (rc == MDB_MAP_FULL) {
+		/* A brand-new store whose first page did not fit the wish. */
+		return lmdb_error(rc, "creating the store");
+	}
+	if (rc)
+		return lmdb_error(rc, "opening the databases");
+	return CAIRN_OK;
+}
+
+static void
+backend_free(cairn__backend *be)
+{
+	if (be->env)
+		mdb_env_close(be->env);
+	pthread_cond_destroy(&be->gate_cond);
+	pthread_mutex_destroy(&be->gate_mutex);
+	free(be);
+}
+
+static cairn_status
+lmdb_open(const char *path, const cairn_options *opts, cairn__backend **out)
+{
+	cairn__backend *be;
+	struct stat sb;
+	size_t len = strlen(path);
+	cairn_status st;
+
+	if (len == 0)
+		return cairn__error(CAIRN_INVALID_URI, 0,
+		                    "lmdb: the URI names no directory; write "
+		                    "e.g. 'lmdb:./cairn-data'");
+	if (opts->max_event_size > LMDB_MAX_EVENT_SIZE)
+		return cairn__error(CAIRN_INVALID, 0,
+		                    "lmdb: max_event_size may be at most %zu",
+		                    LMDB_MAX_EVENT_SIZE);
+	if (!opts->read_only && mkdir(path, 0755) != 0 && errno != EEXIST)
+		return cairn__error(CAIRN_IO, errno,
+		                    "lmdb: cannot create directory '%s': %s",
+		                    path, strerror(errno));
+	if (stat(path, &sb) != 0)
+		return cairn__error(errno == ENOENT ? CAIRN_NOT_FOUND : CAIRN_IO,
+		                    errno, "lmdb: cannot open '%s': %s", path,
+		                    strerror(errno));
+	if (!S_ISDIR(sb.st_mode))
+		return cairn__error(CAIRN_IO, ENOTDIR,
+		                    "lmdb: '%s' is not a directory", path);
+
+	pthread_mutex_lock(&registry_mutex);
+	for (be = registry; be; be = be->next)
+		if (be->dev == sb.st_dev && be->ino == sb.st_ino)
+			break;
+	if (be) {
+		be->refs++;
+		pthread_mutex_unlock(&registry_mutex);
+		*out = be;
+		return CAIRN_OK;
+	}
+	be = calloc(1, sizeof(*be) + len + 1);
+	if (be == NULL) {
+		pthread_mutex_unlock(&registry_mutex);
+		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
+	}
+	memcpy(be->path, path, len + 1);
+	be->dev = sb.st_dev;
+	be->ino = sb.st_ino;
+	be->refs = 1;
+	be->read_only = opts->read_only != 0;
+	be->renew_every = opts->read_renew_every;
+	pthread_mutex_init(&be->gate_mutex, NULL);
+	pthread_cond_init(&be->gate_cond, NULL);
+	st = env_open(be, opts);
+	if (st == CAIRN_OK)
+		st = cairn__group_init(&be->group, commit_batch, be);
+	if (st != CAIRN_OK) {
+		pthread_mutex_unlock(&registry_mutex);
+		backend_free(be);
+		return st;
+	}
+	be->next = registry;
+	registry = be;
+	pthread_mutex_unlock(&registry_mutex);
+	*out = be;
+	return CAIRN_OK;
+}
+
+static void
+lmdb_close(cairn__backend *be)
+{
+	cairn__backend **pp;
+
+	pthread_mutex_lock(&registry_mutex);
+	if (--be->refs > 0) {
+		pthread_mutex_unlock(&registry_mutex);
+		return;
+	}
+	for (pp = &registry; *pp; pp = &(*pp)->next)
+		if (*pp == be) {
+			*pp = be->next;
+			break;
+		}
+	pthread_mutex_unlock(&registry_mutex);
+	cairn__group_destroy(&be->group);
+	backend_free(be);
+}
+
+const cairn__backend_ops cairn__lmdb_backend = {
+	CAIRN__BACKEND_OPS_VERSION,
+	"lmdb",
+	lmdb_open,
+	lmdb_close,
+	lmdb_append,
+	lmdb_read_stream,
+	lmdb_read_all,
+	lmdb_stream_version,
+	lmdb_head,
+	lmdb_list_streams,
+	lmdb_stats,
+	lmdb_verify,
+};

@@ -1,0 +1,334 @@
+/*
+ * read.c -- iterators over events and streams, folds, and the cheap
+ * metadata reads.
+ *
+ * The engine yields events in order; the core wraps its iterator with
+ * what every engine shares: the $all filters, the limit, and a terminal
+ * status that sticks, so that after DONE or an error every later call
+ * answers the same and the engine is never asked again.
+ */
+#include "core.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct cairn_iter {
+	cairn__iter *impl;
+	uint64_t remaining;        /* UINT64_MAX when unlimited */
+	cairn_status terminal;     /* CAIRN_ROW while the read goes on */
+	char last_error[256];      /* the sentence of a terminal error */
+	bool filtered;
+	/* copies of the caller's filters, owned */
+	char **types;
+	size_t ntypes;
+	char *prefix;
+	size_t prefix_len;
+	cairn_read_opts opts;      /* with types/prefix pointing at copies */
+};
+
+struct cairn_stream_iter {
+	cairn__stream_iter *impl;
+	cairn_status terminal;
+};
+
+bool
+cairn__filter_match(const cairn_read_opts *opts, const cairn_event *ev)
+{
+	size_t i;
+
+	if (opts->prefix && opts->prefix[0] &&
+	    strncmp(ev->stream, opts->prefix, strlen(opts->prefix)) != 0)
+		return false;
+	if (opts->ntypes == 0)
+		return true;
+	for (i = 0; i < opts->ntypes; i++)
+		if (strcmp(ev->type, opts->types[i]) == 0)
+			return true;
+	return false;
+}
+
+static void
+iter_destroy(cairn_iter *it)
+{
+	size_t i;
+
+	if (it->impl)
+		it->impl->ops->free(it->impl);
+	for (i = 0; i < it->ntypes; i++)
+		free(it->types[i]);
+	free(it->types);
+	free(it->prefix);
+	free(it);
+}
+
+/* Take copies of the caller's filters: the iterator outlives the call
+ * and must not keep the caller's pointers. */
+static cairn_status
+copy_filters(cairn_iter *it, const cairn_read_opts *opts)
+{
+	size_t i;
+	cairn_status rc;
+
+	if (opts->ntypes > 0 && opts->types == NULL)
+		return cairn__error(CAIRN_INVALID, 0, "ntypes without types");
+	if (opts->ntypes > 0) {
+		it->types = calloc(opts->ntypes, sizeof(*it->types));
+		if (it->types == NULL)
+			return cairn__error(CAIRN_NOMEM, 0, "out of memory");
+	}
+	for (i = 0; i < opts->ntypes; i++) {
+		rc = cairn__validate_name(opts->types[i], CAIRN_TYPE_MAX,
+		                          CAIRN_INVALID_TYPE, "filter type",
+		                          NULL);
+		if (rc != CAIRN_OK)
+			return rc;
+		it->types[i] = strdup(opts->types[i]);
+		if (it->types[i] == NULL)
+			return cairn__error(CAIRN_NOMEM, 0, "out of memory");
+		it->ntypes = i + 1;
+	}
+	if (opts->prefix && opts->prefix[0]) {
+		it->prefix_len = strnlen(opts->prefix, CAIRN_STREAM_ID_MAX + 1);
+		if (it->prefix_len > CAIRN_STREAM_ID_MAX)
+			return cairn__error(CAIRN_INVALID_STREAM, 0,
+			                    "stream prefix is longer than %d "
+			                    "bytes", CAIRN_STREAM_ID_MAX);
+		it->prefix = strdup(opts->prefix);
+		if (it->prefix == NULL)
+			return cairn__error(CAIRN_NOMEM, 0, "out of memory");
+	}
+	it->opts.types = (const char *const *)it->types;
+	it->opts.ntypes = it->ntypes;
+	it->opts.prefix = it->prefix;
+	it->filtered = it->ntypes > 0 || it->prefix != NULL;
+	return CAIRN_OK;
+}
+
+static cairn_status
+iter_new(const cairn_read_opts *opts, bool with_filters, cairn_iter **out)
+{
+	static const cairn_read_opts defaults = CAIRN_READ_OPTS_INIT;
+	cairn_iter *it;
+	cairn_status rc;
+
+	it = calloc(1, sizeof(*it));
+	if (it == NULL)
+		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
+	if (opts == NULL)
+		opts = &defaults;
+	it->opts = *opts;
+	it->opts.types = NULL;
+	it->opts.ntypes = 0;
+	it->opts.prefix = NULL;
+	it->remaining = opts->limit ? opts->limit : UINT64_MAX;
+	it->terminal = CAIRN_ROW;
+	if (with_filters) {
+		rc = copy_filters(it, opts);
+		if (rc != CAIRN_OK) {
+			iter_destroy(it);
+			return rc;
+		}
+	}
+	*out = it;
+	return CAIRN_OK;
+}
+
+cairn_status
+cairn_read_stream(cairn_store *st, const char *stream,
+                  const cairn_read_opts *opts, cairn_iter **out)
+{
+	cairn_iter *it;
+	cairn_status rc;
+	size_t len;
+
+	if (out)
+		*out = NULL;
+	if (st == NULL || stream == NULL || out == NULL)
+		return cairn__error(CAIRN_INVALID, 0, "NULL argument");
+	rc = cairn__validate_name(stream, CAIRN_STREAM_ID_MAX,
+	                          CAIRN_INVALID_STREAM, "stream id", &len);
+	if (rc != CAIRN_OK)
+		return rc;
+	rc = iter_new(opts, false, &it);
+	if (rc != CAIRN_OK)
+		return rc;
+	rc = st->ops->read_stream(st->be, stream, len, &it->opts, &it->impl);
+	if (rc != CAIRN_OK) {
+		iter_destroy(it);
+		return rc;
+	}
+	*out = it;
+	cairn__error_clear();
+	return CAIRN_OK;
+}
+
+cairn_status
+cairn_read_all(cairn_store *st, const cairn_read_opts *opts, cairn_iter **out)
+{
+	cairn_iter *it;
+	cairn_status rc;
+
+	if (out)
+		*out = NULL;
+	if (st == NULL || out == NULL)
+		return cairn__error(CAIRN_INVALID, 0, "NULL argument");
+	rc = iter_new(opts, true, &it);
+	if (rc != CAIRN_OK)
+		return rc;
+	rc = st->ops->read_all(st->be, &it->opts, &it->impl);
+	if (rc != CAIRN_OK) {
+		iter_destroy(it);
+		return rc;
+	}
+	*out = it;
+	cairn__error_clear();
+	return CAIRN_OK;
+}
+
+cairn_status
+cairn_iter_next(cairn_iter *it, const cairn_event **event)
+{
+	const cairn_event *ev;
+	cairn_status rc;
+
+	if (it == NULL || event == NULL)
+		return cairn__error(CAIRN_INVALID, 0, "NULL argument");
+	*event = NULL;
+	if (it->terminal != CAIRN_ROW) {
+		if (it->terminal != CAIRN_DONE)
+			cairn__error(it->terminal, 0, "%s", it->last_error);
+		return it->terminal;
+	}
+	if (it->remaining == 0)
+		return it->terminal = CAIRN_DONE;
+	for (;;) {
+		rc = it->impl->ops->next(it->impl, &ev);
+		if (rc != CAIRN_ROW) {
+			if (rc != CAIRN_DONE)
+				snprintf(it->last_error, sizeof(it->last_error),
+				         "%s", cairn_last_error());
+			return it->terminal = rc;
+		}
+		if (!it->filtered || cairn__filter_match(&it->opts, ev))
+			break;
+	}
+	it->remaining--;
+	*event = ev;
+	return CAIRN_ROW;
+}
+
+void
+cairn_iter_free(cairn_iter *it)
+{
+	if (it)
+		iter_destroy(it);
+}
+
+cairn_status
+cairn_fold_stream(cairn_store *st, const char *stream, uint64_t after,
+                  cairn_fold_fn fn, void *acc)
+{
+	cairn_read_opts ro = CAIRN_READ_OPTS_INIT;
+	const cairn_event *ev;
+	cairn_iter *it;
+	cairn_status rc;
+
+	if (fn == NULL)
+		return cairn__error(CAIRN_INVALID, 0, "fold function is NULL");
+	if (after == UINT64_MAX)
+		return CAIRN_OK;
+	ro.from = after + 1;
+	rc = cairn_read_stream(st, stream, &ro, &it);
+	if (rc != CAIRN_OK)
+		return rc;
+	while ((rc = cairn_iter_next(it, &ev)) == CAIRN_ROW) {
+		rc = fn(acc, ev);
+		if (rc != CAIRN_OK)
+			break;
+	}
+	cairn_iter_free(it);
+	return rc == CAIRN_DONE ? CAIRN_OK : rc;
+}
+
+cairn_status
+cairn_stream_version(cairn_store *st, const char *stream, uint64_t *version)
+{
+	cairn_status rc;
+	size_t len;
+
+	if (st == NULL || stream == NULL || version == NULL)
+		return cairn__error(CAIRN_INVALID, 0, "NULL argument");
+	rc = cairn__validate_name(stream, CAIRN_STREAM_ID_MAX,
+	                          CAIRN_INVALID_STREAM, "stream id", &len);
+	if (rc != CAIRN_OK)
+		return rc;
+	return st->ops->stream_version(st->be, stream, len, version);
+}
+
+cairn_status
+cairn_head(cairn_store *st, uint64_t *position)
+{
+	if (st == NULL || position == NULL)
+		return cairn__error(CAIRN_INVALID, 0, "NULL argument");
+	return st->ops->head(st->be, position);
+}
+
+cairn_status
+cairn_list_streams(cairn_store *st, const char *prefix, const char *after,
+                   size_t limit, cairn_stream_iter **out)
+{
+	cairn_stream_iter *it;
+	cairn_status rc;
+
+	if (out)
+		*out = NULL;
+	if (st == NULL || out == NULL)
+		return cairn__error(CAIRN_INVALID, 0, "NULL argument");
+	if (prefix == NULL)
+		prefix = "";
+	if (after == NULL)
+		after = "";
+	if (strnlen(prefix, CAIRN_STREAM_ID_MAX + 1) > CAIRN_STREAM_ID_MAX ||
+	    strnlen(after, CAIRN_STREAM_ID_MAX + 1) > CAIRN_STREAM_ID_MAX)
+		return cairn__error(CAIRN_INVALID, 0,
+		                    "prefix or cursor is longer than %d bytes",
+		                    CAIRN_STREAM_ID_MAX);
+	if (limit == 0)
+		limit = CAIRN_LIST_DEFAULT_LIMIT;
+	it = calloc(1, sizeof(*it));
+	if (it == NULL)
+		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
+	rc = st->ops->list_streams(st->be, prefix, after, limit, &it->impl);
+	if (rc != CAIRN_OK) {
+		free(it);
+		return rc;
+	}
+	it->terminal = CAIRN_ROW;
+	*out = it;
+	return CAIRN_OK;
+}
+
+cairn_status
+cairn_stream_iter_next(cairn_stream_iter *it, const cairn_stream_info **info)
+{
+	cairn_status rc;
+
+	if (it == NULL || info == NULL)
+		return cairn__error(CAIRN_INVALID, 0, "NULL argument");
+	*info = NULL;
+	if (it->terminal != CAIRN_ROW)
+		return it->terminal;
+	rc = it->impl->ops->next(it->impl, info);
+	if (rc != CAIRN_ROW)
+		it->terminal = rc;
+	return rc;
+}
+
+void
+cairn_stream_iter_free(cairn_stream_iter *it)
+{
+	if (it == NULL)
+		return;
+	it->impl->ops->free(it->impl);
+	free(it);
+}

@@ -1,0 +1,26 @@
+/*
+ * registry.c -- the storage engines, by URI scheme.
+ *
+ * This is the one place that names every backend; adding an engine adds
+ * one line here.
+ */
+#include "core.h"
+
+#include <string.h>
+
+static const cairn__backend_ops *const backends[] = {
+	&cairn__memory_backend,
+	&cairn__lmdb_backend,
+};
+
+const cairn__backend_ops *
+cairn__backend_find(const char *scheme, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+		if (strlen(backends[i]->scheme) == len &&
+		    memcmp(backends[i]->scheme, scheme, len) == 0)
+			return backends[i];
+	return NULL;
+}
