@@ -20,7 +20,12 @@
  *   lmdb backend its payload points straight into the memory map.
  * - An iterator holds no lock that blocks writers.  A long read may see
  *   events committed after it started (never part of one append); it never
- *   sees an event twice and never skips one.
+ *   sees an event twice and never skips one.  One exception, lmdb only:
+ *   when a store outgrows its map (64 GiB of address space by default) the
+ *   map is remapped, which must wait until every iterator of the process
+ *   has stepped past the event it handed out; an append waits for that up
+ *   to 10 s, then fails with CAIRN_IO.  Iterators that keep reading, or
+ *   are freed, never hold it up.
  * - Do not fork() while a store is open and use the handle in the child.
  * - Every function that takes pointers from the caller copies what it needs
  *   before it returns; no caller pointer is kept unless documented.
@@ -160,8 +165,10 @@ typedef struct cairn_options {
 	size_t max_event_size;     /* data + metadata bytes; 0 = default 16 MiB */
 	cairn_durability durability;
 	int read_only;             /* nonzero: open for reading only */
-	/* lmdb: the map size to start with, in bytes (0 = default).  The map
-	 * grows by itself as the store grows; this only sets the first step. */
+	/* lmdb: the address space reserved for the memory map at first, in
+	 * bytes (0 = 64 GiB; the file only takes what it holds).  The map
+	 * grows by itself when the store outgrows it; see the caveats above
+	 * for what a growth waits for. */
 	size_t initial_map_size;
 	/* lmdb: renew a long read's snapshot every this many events (0 =
 	 * default 4096), so a slow reader never pins old pages. */
@@ -489,7 +496,8 @@ typedef void (*cairn_verify_fn)(void *ctx, const char *problem);
  * once per problem and stores their number in *problems.
  *
  * Returns CAIRN_OK when the check ran (problems may still be > 0);
- * CAIRN_INVALID; CAIRN_IO; CAIRN_NOMEM.  Reads a consistent snapshot. */
+ * CAIRN_INVALID; CAIRN_IO; CAIRN_NOMEM.  May run while others append:
+ * only the events up to the head at its start are checked. */
 CAIRN_API cairn_status cairn_verify(cairn_store *store, cairn_verify_fn fn,
                                     void *ctx, uint64_t *problems);
 

@@ -118,7 +118,7 @@ typedef struct cairn__backend_ops {
 	                             cairn__stream_iter **out);
 	cairn_status (*stats)(cairn__backend *be, cairn_stats *stats);
 	/* Optional: engine-specific checks (NULL = the core's generic walk
-	 * is all there is). */
+	 * is all there is).  Sets *problems to the number found. */
 	cairn_status (*verify)(cairn__backend *be, cairn_verify_fn fn, void *ctx,
 	                       uint64_t *problems);
 } cairn__backend_ops;
@@ -159,6 +159,7 @@ typedef struct cairn__id_location {
 	uint64_t version;
 	const char *stream;        /* need not be NUL-terminated */
 	size_t stream_len;
+	uint64_t stream_version;   /* that stream's current version */
 } cairn__id_location;
 
 /* Look id up: CAIRN_OK and *loc filled, CAIRN_NOT_FOUND, or an error. */

@@ -29,8 +29,10 @@
  * in a registry by device and inode and shared with a reference count.
  */
 #include "backend.h"
+#include "lmdb_wal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,6 +40,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #define RECORD_FORMAT 1
@@ -76,6 +80,19 @@ struct cairn__backend {
 	pthread_cond_t gate_cond;
 	unsigned active_readers;
 	int resizing;              /* atomic: read without the mutex */
+
+	/* the write-ahead log (lmdb_wal.h) and its protocol */
+	bool wal_on;               /* a writable store logs every batch */
+	bool wal_sync;             /* durable: sync each record */
+	wal_file wal;
+	uint32_t psize;
+	uint8_t token[16];         /* this instance, as the pin's owner */
+	MDB_txn *pin;              /* read txn on the latest checkpoint */
+	unsigned batches_since_checkpoint;
+	uint8_t *ckpt_meta;        /* 4 * psize: new and current meta copies */
+	char boot_id[WAL_BOOT_ID_LEN + 1];
+	uint8_t *wbuf;             /* the batch's log record */
+	size_t wbuf_len, wbuf_cap;
 
 	/* the registry of shared environments */
 	dev_t dev;
@@ -456,6 +473,7 @@ lookup_id(void *ctx, const cairn_uuid *id, cairn__id_location *loc)
 {
 	lookup_ctx *lc = ctx;
 	const char *tags[CAIRN_TAGS_MAX];
+	stream_meta sm;
 	cairn_event ev;
 	MDB_val k, v;
 	uint64_t pos;
@@ -479,10 +497,15 @@ lookup_id(void *ctx, const cairn_uuid *id, cairn__id_location *loc)
 	st = record_decode(&v, pos, &ev, tags);
 	if (st != CAIRN_OK)
 		return st;
+	rc = get_stream(lc->txn, lc->be, ev.stream, ev.stream_len, &sm);
+	if (rc)
+		return lmdb_error(rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc,
+		                  "an event's stream has no metadata");
 	loc->position = pos;
 	loc->version = ev.version;
 	loc->stream = ev.stream;
 	loc->stream_len = ev.stream_len;
+	loc->stream_version = sm.version;
 	return CAIRN_OK;
 }
 
@@ -494,19 +517,78 @@ typedef struct batch_state {
 } batch_state;
 
 static int
-put_stream(MDB_txn *txn, cairn__backend *be, const cairn__write *w,
+put_stream(MDB_txn *txn, cairn__backend *be, const char *stream, size_t len,
            const stream_meta *sm)
 {
 	char key[CAIRN_STREAM_ID_MAX + 1];
 	MDB_val k, v;
 
-	memcpy(key, w->stream, w->stream_len);
-	key[w->stream_len] = 0;
+	memcpy(key, stream, len);
+	key[len] = 0;
 	k.mv_data = key;
-	k.mv_size = w->stream_len + 1;
+	k.mv_size = len + 1;
 	v.mv_data = (void *)sm;
 	v.mv_size = sizeof(*sm);
 	return mdb_put(txn, be->streams, &k, &v, 0);
+}
+
+/* Store one encoded event at pos and index it by stream and by id. */
+static int
+put_event(MDB_txn *txn, cairn__backend *be, uint64_t pos, const uint8_t *rec,
+          size_t len, const uint8_t id[16], uint64_t num, uint64_t version)
+{
+	uint8_t ikey[16];
+	MDB_val k, v;
+	int rc;
+
+	k.mv_data = &pos;
+	k.mv_size = sizeof(pos);
+	v.mv_data = (void *)rec;
+	v.mv_size = len;
+	rc = mdb_put(txn, be->events, &k, &v, MDB_APPEND);
+	if (rc)
+		return rc == MDB_KEYEXIST ? MDB_CORRUPTED : rc;
+	index_key(ikey, num, version);
+	k.mv_data = ikey;
+	k.mv_size = sizeof(ikey);
+	v.mv_data = &pos;
+	v.mv_size = sizeof(pos);
+	rc = mdb_put(txn, be->stream_index, &k, &v, MDB_NOOVERWRITE);
+	if (rc)
+		return rc == MDB_KEYEXIST ? MDB_CORRUPTED : rc;
+	k.mv_data = (void *)id;
+	k.mv_size = 16;
+	return mdb_put(txn, be->ids, &k, &v, MDB_NOOVERWRITE);
+}
+
+/*
+ * The batch's log record is built as its events are encoded: after
+ * WAL_RECORD_HEADER bytes of room, one entry per event, [position u64]
+ * [length u32][record].  Returns room for a record of len bytes, or NULL.
+ */
+#define WBUF_ENTRY_HEADER 12
+static uint8_t *
+wbuf_entry(cairn__backend *be, uint64_t pos, size_t len)
+{
+	size_t need = be->wbuf_len + WBUF_ENTRY_HEADER + len;
+	uint32_t len32 = (uint32_t)len;
+	uint8_t *p;
+
+	if (need > be->wbuf_cap) {
+		size_t cap = be->wbuf_cap ? be->wbuf_cap : 65536;
+		while (cap < need)
+			cap *= 2;
+		p = realloc(be->wbuf, cap);
+		if (p == NULL)
+			return NULL;
+		be->wbuf = p;
+		be->wbuf_cap = cap;
+	}
+	p = be->wbuf + be->wbuf_len;
+	memcpy(p, &pos, 8);
+	memcpy(p + 8, &len32, 4);
+	be->wbuf_len = need;
+	return p + WBUF_ENTRY_HEADER;
 }
 
 /* Write the events of one write at bs->next_position on. */
@@ -514,9 +596,8 @@ static int
 write_events(MDB_txn *txn, cairn__backend *be, const cairn__write *w,
              stream_meta *sm, batch_state *bs)
 {
-	uint8_t ikey[16];
-	MDB_val k, v;
-	uint64_t pos;
+	uint64_t pos = 0;
+	uint8_t *rec;
 	size_t i, size;
 	int rc;
 
@@ -524,34 +605,19 @@ write_events(MDB_txn *txn, cairn__backend *be, const cairn__write *w,
 		pos = bs->next_position++;
 		sm->version++;
 		size = record_size(w, &w->events[i]);
-		k.mv_data = &pos;
-		k.mv_size = sizeof(pos);
-		v.mv_data = NULL;
-		v.mv_size = size;
-		rc = mdb_put(txn, be->events, &k, &v, MDB_APPEND | MDB_RESERVE);
-		if (rc)
-			return rc;
-		record_encode(v.mv_data, size, w, &w->events[i], &w->ids[i],
+		rec = wbuf_entry(be, pos, size);
+		if (rec == NULL)
+			return ENOMEM;
+		record_encode(rec, size, w, &w->events[i], &w->ids[i],
 		              sm->version, bs->now);
-
-		index_key(ikey, sm->num, sm->version);
-		k.mv_data = ikey;
-		k.mv_size = sizeof(ikey);
-		v.mv_data = &pos;
-		v.mv_size = sizeof(pos);
-		rc = mdb_put(txn, be->stream_index, &k, &v, MDB_NOOVERWRITE);
-		if (rc)
-			return rc == MDB_KEYEXIST ? MDB_CORRUPTED : rc;
-
-		k.mv_data = (void *)w->ids[i].bytes;
-		k.mv_size = 16;
-		rc = mdb_put(txn, be->ids, &k, &v, MDB_NOOVERWRITE);
+		rc = put_event(txn, be, pos, rec, size, w->ids[i].bytes,
+		               sm->num, sm->version);
 		if (rc)
 			return rc;
 	}
 	sm->last_position = pos;
 	sm->updated_ns = bs->now;
-	return put_stream(txn, be, w, sm);
+	return put_stream(txn, be, w->stream, w->stream_len, sm);
 }
 
 /* The most writes one request may name before it needs the heap. */
@@ -612,6 +678,13 @@ apply_request(MDB_txn *txn, cairn__backend *be, cairn__append_req *req,
 			metas[wi].created_ns = bs->now;
 		}
 		rc = write_events(txn, be, &req->writes[wi], &metas[wi], bs);
+		if (rc == ENOMEM) {
+			cairn__req_error(req, CAIRN_NOMEM, ENOMEM,
+			                 "out of memory");
+			rc = 0;
+			*bs = saved;
+			goto out;
+		}
 		if (rc)
 			goto out;
 	}
@@ -627,43 +700,219 @@ out:
 }
 
 static int
-read_meta_u64(MDB_txn *txn, cairn__backend *be, const char *name,
-              uint64_t *out)
+read_meta(MDB_txn *txn, cairn__backend *be, const char *name, void *out,
+          size_t size)
 {
 	MDB_val k = {strlen(name), (void *)name}, v;
 	int rc = mdb_get(txn, be->meta, &k, &v);
 
-	if (rc == 0 && v.mv_size == sizeof(*out))
-		memcpy(out, v.mv_data, sizeof(*out));
+	if (rc == 0 && v.mv_size == size)
+		memcpy(out, v.mv_data, size);
 	else if (rc == 0)
 		rc = MDB_CORRUPTED;
 	return rc;
 }
 
 static int
+write_meta(MDB_txn *txn, cairn__backend *be, const char *name,
+           const void *value, size_t size)
+{
+	MDB_val k = {strlen(name), (void *)name}, v = {size, (void *)value};
+
+	return mdb_put(txn, be->meta, &k, &v, 0);
+}
+
+static int
+read_meta_u64(MDB_txn *txn, cairn__backend *be, const char *name,
+              uint64_t *out)
+{
+	return read_meta(txn, be, name, out, sizeof(*out));
+}
+
+static int
 write_meta_u64(MDB_txn *txn, cairn__backend *be, const char *name,
                uint64_t value)
 {
-	MDB_val k = {strlen(name), (void *)name}, v = {sizeof(value), &value};
+	return write_meta(txn, be, name, &value, sizeof(value));
+}
 
-	return mdb_put(txn, be->meta, &k, &v, 0);
+/* A missing counter reads as its initial value. */
+static int
+read_meta_u64_or(MDB_txn *txn, cairn__backend *be, const char *name,
+                 uint64_t *out, uint64_t dflt)
+{
+	int rc = read_meta_u64(txn, be, name, out);
+
+	if (rc == MDB_NOTFOUND) {
+		*out = dflt;
+		rc = 0;
+	}
+	return rc;
+}
+
+/* ---- the write-ahead log protocol ----
+ *
+ * An LMDB commit costs two syncs (pages, then the meta page).  With the
+ * log, a batch costs one: its record is written to the preallocated log
+ * and synced, and only then is the LMDB transaction committed, without a
+ * sync (MDB_NOSYNC).  The LMDB file is synced at checkpoints.
+ *
+ * After a process crash the page cache still holds every LMDB write, so
+ * the LMDB file is whole: at the next open, records past what it holds
+ * (a crash between the log sync and the commit) are replayed.
+ *
+ * After a machine crash (the boot id differs), the LMDB file may hold a
+ * meta page whose pages never reached the disk.  The last checkpoint
+ * copied LMDB's two meta pages into the log header; they are written
+ * back, which returns the file to the checkpoint's snapshot, and every
+ * record since is replayed.  That snapshot is whole because its pages
+ * were synced by the checkpoint and never reused since: the writer that
+ * made the checkpoint holds a read transaction on it (the pin), and LMDB
+ * reuses no page freed after the oldest reader's snapshot.  A writer
+ * whose pin is not the latest checkpoint's (another process made it, or
+ * none exists) makes a checkpoint of its own before it logs anything.
+ */
+#define WAL_INITIAL_SIZE ((uint64_t)4 << 20)
+#define WAL_MAX_SIZE ((uint64_t)64 << 20)
+/* Pages freed after the pinned checkpoint cannot be reused until the next
+ * one, so the file grows by every page the batches in between copy: a
+ * checkpoint every so many batches bounds that growth.  Its cost (one
+ * sync of the LMDB file and one of the log header) is shared by all of
+ * them. */
+#define WAL_CHECKPOINT_BATCHES 256
+
+static cairn_status
+wal_fail(int err, const char *what)
+{
+	return cairn__error(err == ENOMEM ? CAIRN_NOMEM : CAIRN_IO, err,
+	                    "lmdb: write-ahead log: %s: %s", what,
+	                    strerror(err));
+}
+
+/*
+ * Checkpoint inside the write transaction txn (which keeps every other
+ * writer out): sync the LMDB file, which then holds the last commit and
+ * the log up to lsn, copy its meta pages into the log header with start
+ * (where the next record goes), and move the pin to this snapshot.
+ * Returns 0 or an LMDB/errno code.
+ */
+static int
+checkpoint(cairn__backend *be, MDB_txn *txn, uint64_t lsn, uint64_t start)
+{
+	wal_checkpoint cur, c;
+	MDB_txn *pin;
+	int rc, fd;
+
+	rc = mdb_env_sync(be->env, 1);
+	if (rc)
+		return rc;
+	rc = mdb_env_get_fd(be->env, &fd);
+	if (rc)
+		return rc;
+	c.meta = be->ckpt_meta;
+	if (pread(fd, c.meta, 2 * (size_t)be->psize, 0) !=
+	    (ssize_t)(2 * (size_t)be->psize))
+		return EIO;
+	cur.meta = be->ckpt_meta + 2 * (size_t)be->psize;
+	rc = wal_read_checkpoint(&be->wal, &cur);
+	if (rc == ENOENT)
+		cur.seq = 0;
+	else if (rc)
+		return rc;
+	/* The pin is taken before the header names its snapshot, so the
+	 * snapshot is protected from the moment it can be restored. */
+	rc = mdb_txn_begin(be->env, NULL, MDB_RDONLY, &pin);
+	if (rc)
+		return rc;
+	c.seq = cur.seq + 1;
+	c.lsn = lsn;
+	c.start = start;
+	c.psize = be->psize;
+	memcpy(c.boot_id, be->boot_id, sizeof(c.boot_id));
+	rc = wal_write_checkpoint(&be->wal, &c);
+	if (rc == 0)
+		rc = write_meta(txn, be, "wal_owner", be->token,
+		                sizeof(be->token));
+	if (rc == 0)
+		rc = write_meta_u64(txn, be, "wal_offset", start);
+	if (rc) {
+		mdb_txn_abort(pin);
+		return rc;
+	}
+	if (be->pin)
+		mdb_txn_abort(be->pin);
+	be->pin = pin;
+	be->batches_since_checkpoint = 0;
+	return 0;
+}
+
+/* Where this batch's record goes, checkpointing first when this writer
+ * does not hold the latest checkpoint's pin. */
+static int
+wal_position(cairn__backend *be, MDB_txn *txn, uint64_t *lsn,
+             uint64_t *offset)
+{
+	uint8_t owner[sizeof(be->token)];
+	int rc;
+
+	rc = read_meta_u64_or(txn, be, "wal_lsn", lsn, 0);
+	if (rc == 0)
+		rc = read_meta_u64_or(txn, be, "wal_offset", offset,
+		                      be->wal.data_start);
+	if (rc)
+		return rc;
+	rc = read_meta(txn, be, "wal_owner", owner, sizeof(owner));
+	if (rc == MDB_NOTFOUND || (rc == 0 && (be->pin == NULL ||
+	    memcmp(owner, be->token, sizeof(owner)) != 0 ||
+	    be->batches_since_checkpoint >= WAL_CHECKPOINT_BATCHES)))
+		rc = checkpoint(be, txn, *lsn, *offset);
+	be->batches_since_checkpoint++;
+	return rc;
+}
+
+/* Make room for a record of len bytes at *offset: grow the log while it
+ * is small, else checkpoint and start again from the top. */
+static int
+wal_make_room(cairn__backend *be, MDB_txn *txn, uint64_t lsn,
+              uint64_t *offset, size_t len)
+{
+	uint64_t want;
+	int rc;
+
+	if (*offset + len <= be->wal.size)
+		return 0;
+	if (be->wal.size < WAL_MAX_SIZE) {
+		want = be->wal.size * 2;
+		if (want < *offset + len)
+			want = *offset + len;
+		return wal_grow(&be->wal, want);
+	}
+	rc = checkpoint(be, txn, lsn, be->wal.data_start);
+	if (rc)
+		return rc;
+	*offset = be->wal.data_start;
+	if (*offset + len > be->wal.size)
+		rc = wal_grow(&be->wal, *offset + len);
+	return rc;
 }
 
 static void fail_batch(cairn__append_req **reqs, size_t n, int rc);
 
 /*
  * Commit one batch: one write transaction, each request in a nested
- * transaction so that a request that fails leaves no trace.  Returns 0,
- * or the LMDB code that failed the whole transaction (the requests are
- * then still pending and the caller decides: grow the map and retry,
- * split, or fail them).
+ * transaction so that a request that fails leaves no trace; then the
+ * batch's log record, synced; then the commit.  Returns 0, or the code
+ * that failed the whole transaction (the requests are then still pending
+ * and the caller decides: grow the map and retry, split, or fail them).
  */
 static int
 try_commit(cairn__backend *be, cairn__append_req **reqs, size_t n)
 {
+	uint64_t lsn = 0, offset = 0;
+	bool logged = false;
 	batch_state bs;
 	MDB_txn *txn, *child;
-	size_t i;
+	size_t i, mark;
 	int rc;
 
 	rc = mdb_txn_begin(be->env, NULL, 0, &txn);
@@ -673,13 +922,21 @@ try_commit(cairn__backend *be, cairn__append_req **reqs, size_t n)
 	rc = get_head(txn, be, &bs.next_position);
 	if (rc == 0)
 		rc = read_meta_u64(txn, be, "next_stream", &bs.next_stream);
+	if (rc == 0 && be->wal_on)
+		rc = wal_position(be, txn, &lsn, &offset);
 	if (rc)
 		goto fail;
 	bs.next_position++;
+	be->wbuf_len = 0;
+	if (wbuf_entry(be, 0, WAL_RECORD_HEADER - WBUF_ENTRY_HEADER) == NULL) {
+		rc = ENOMEM;
+		goto fail;
+	}
 	for (i = 0; i < n; i++) {
 		reqs[i]->status = CAIRN_OK;
 		reqs[i]->message[0] = 0;
 		memset(reqs[i]->result, 0, sizeof(*reqs[i]->result));
+		mark = be->wbuf_len;
 		rc = mdb_txn_begin(be->env, txn, 0, &child);
 		if (rc)
 			goto fail;
@@ -687,17 +944,37 @@ try_commit(cairn__backend *be, cairn__append_req **reqs, size_t n)
 		if (rc == 0 && reqs[i]->status == CAIRN_OK &&
 		    !reqs[i]->result->idempotent)
 			rc = mdb_txn_commit(child);
-		else
+		else {
 			mdb_txn_abort(child);
+			be->wbuf_len = mark;
+		}
 		if (rc)
 			goto fail;
 	}
 	rc = write_meta_u64(txn, be, "next_stream", bs.next_stream);
+	if (rc == 0 && be->wal_on && be->wbuf_len > WAL_RECORD_HEADER) {
+		rc = wal_make_room(be, txn, lsn, &offset, be->wbuf_len);
+		if (rc == 0)
+			rc = write_meta_u64(txn, be, "wal_lsn", lsn + 1);
+		if (rc == 0)
+			rc = write_meta_u64(txn, be, "wal_offset",
+			                    offset + be->wbuf_len);
+		if (rc == 0)
+			rc = wal_write_record(&be->wal, offset, lsn + 1,
+			                      be->wbuf, be->wbuf_len,
+			                      be->wal_sync);
+		logged = rc == 0;
+	}
 	if (rc)
 		goto fail;
-	return mdb_txn_commit(txn);
+	rc = mdb_txn_commit(txn);
+	if (rc && logged)
+		wal_erase_record(&be->wal, offset);
+	return rc;
 fail:
 	mdb_txn_abort(txn);
+	if (logged)
+		wal_erase_record(&be->wal, offset);
 	return rc;
 }
 
@@ -709,7 +986,7 @@ fail_batch(cairn__append_req **reqs, size_t n, int rc)
 	for (i = 0; i < n; i++)
 		cairn__req_error(reqs[i], map_error(rc), rc,
 		                 "lmdb: committing the append: %s",
-		                 mdb_strerror(rc));
+		                 rc > 0 ? strerror(rc) : mdb_strerror(rc));
 }
 
 /*
@@ -1322,7 +1599,7 @@ lmdb_verify(cairn__backend *be, cairn_verify_fn fn, void *ctx,
 	return CAIRN_OK;
 }
 
-/* ---- open and close ---- */
+/* ---- open, recovery and close ---- */
 
 static int
 open_dbs(cairn__backend *be)
@@ -1330,8 +1607,7 @@ open_dbs(cairn__backend *be)
 	unsigned flags = be->read_only ? 0 : MDB_CREATE;
 	MDB_txn *txn;
 	uint64_t next_stream;
-	uint32_t format = STORE_FORMAT;
-	MDB_val k = {6, "format"}, v;
+	uint32_t format;
 	int rc;
 
 	rc = mdb_txn_begin(be->env, NULL, be->read_only ? MDB_RDONLY : 0,
@@ -1350,19 +1626,135 @@ open_dbs(cairn__backend *be)
 		rc = mdb_dbi_open(txn, "meta", flags, &be->meta);
 	if (rc)
 		goto fail;
-	rc = mdb_get(txn, be->meta, &k, &v);
+	rc = read_meta(txn, be, "format", &format, sizeof(format));
 	if (rc == MDB_NOTFOUND && !be->read_only) {
-		v.mv_data = &format;
-		v.mv_size = sizeof(format);
-		rc = mdb_put(txn, be->meta, &k, &v, 0);
+		format = STORE_FORMAT;
+		rc = write_meta(txn, be, "format", &format, sizeof(format));
 		if (rc == 0)
 			rc = write_meta_u64(txn, be, "next_stream", 1);
 	} else if (rc == 0) {
-		if (v.mv_size != sizeof(format) ||
-		    memcmp(v.mv_data, &format, sizeof(format)) != 0 ||
+		if (format != STORE_FORMAT ||
 		    read_meta_u64(txn, be, "next_stream", &next_stream) != 0)
 			rc = MDB_VERSION_MISMATCH;
+	} else if (rc == MDB_CORRUPTED)
+		rc = MDB_VERSION_MISMATCH;
+	if (rc)
+		goto fail;
+	return mdb_txn_commit(txn);
+fail:
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+/*
+ * Re-apply one log record's events (see wbuf_entry for the layout), as
+ * the original batch wrote them.  Stream numbers come out the same
+ * because the batch assigned them in this same order.
+ */
+static int
+replay_payload(MDB_txn *txn, cairn__backend *be, const uint8_t *p,
+               size_t len, uint64_t *next_stream)
+{
+	const char *tags[CAIRN_TAGS_MAX];
+	stream_meta sm;
+	cairn_event ev;
+	uint64_t pos;
+	uint32_t rlen;
+	MDB_val v;
+	int rc;
+
+	while (len > 0) {
+		if (len < WBUF_ENTRY_HEADER)
+			return MDB_CORRUPTED;
+		memcpy(&pos, p, 8);
+		memcpy(&rlen, p + 8, 4);
+		p += WBUF_ENTRY_HEADER;
+		len -= WBUF_ENTRY_HEADER;
+		if (rlen > len)
+			return MDB_CORRUPTED;
+		v.mv_data = (void *)p;
+		v.mv_size = rlen;
+		if (!record_crc_ok(&v) ||
+		    record_decode(&v, pos, &ev, tags) != CAIRN_OK)
+			return MDB_CORRUPTED;
+		rc = get_stream(txn, be, ev.stream, ev.stream_len, &sm);
+		if (rc == MDB_NOTFOUND) {
+			memset(&sm, 0, sizeof(sm));
+			sm.num = (*next_stream)++;
+			sm.created_ns = ev.time_ns;
+			rc = 0;
+		}
+		if (rc)
+			return rc;
+		if (ev.version != sm.version + 1)
+			return MDB_CORRUPTED;
+		rc = put_event(txn, be, pos, p, rlen, ev.id.bytes, sm.num,
+		               ev.version);
+		if (rc)
+			return rc;
+		sm.version = ev.version;
+		sm.last_position = pos;
+		sm.updated_ns = ev.time_ns;
+		rc = put_stream(txn, be, ev.stream, ev.stream_len, &sm);
+		if (rc)
+			return rc;
+		p += rlen;
+		len -= rlen;
 	}
+	return 0;
+}
+
+/*
+ * Replay, in one transaction, the records after what the LMDB file holds,
+ * following the chain from the checkpoint c; then checkpoint, so that the
+ * log starts afresh.  *replayed counts the records applied.
+ */
+static int
+replay_once(cairn__backend *be, const wal_checkpoint *c, uint64_t *replayed)
+{
+	uint64_t applied, lsn, offset, next, next_stream;
+	MDB_txn *txn;
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	*replayed = 0;
+	rc = mdb_txn_begin(be->env, NULL, 0, &txn);
+	if (rc)
+		return rc;
+	rc = read_meta_u64_or(txn, be, "wal_lsn", &applied, 0);
+	if (rc == 0)
+		rc = read_meta_u64(txn, be, "next_stream", &next_stream);
+	if (rc)
+		goto fail;
+	lsn = c ? c->lsn : applied;
+	offset = c ? c->start : be->wal.data_start;
+	for (;;) {
+		rc = wal_read_record(&be->wal, offset, lsn + 1, &buf, &len,
+		                     &next);
+		if (rc == ENOENT) {
+			rc = 0;
+			break;
+		}
+		if (rc)
+			goto fail;
+		lsn++;
+		offset = next;
+		if (lsn > applied) {
+			rc = replay_payload(txn, be, buf, len, &next_stream);
+			(*replayed)++;
+		}
+		free(buf);
+		if (rc)
+			goto fail;
+	}
+	if (lsn < applied)
+		lsn = applied;
+	rc = write_meta_u64(txn, be, "next_stream", next_stream);
+	if (rc == 0)
+		rc = write_meta_u64(txn, be, "wal_lsn", lsn);
+	if (rc == 0)
+		rc = checkpoint(be, txn, lsn, offset);
 	if (rc)
 		goto fail;
 	return mdb_txn_commit(txn);
@@ -1372,11 +1764,129 @@ fail:
 }
 
 static cairn_status
+recover(cairn__backend *be, const wal_checkpoint *c)
+{
+	uint64_t replayed;
+	cairn_status st;
+	int rc;
+
+	for (;;) {
+		rc = replay_once(be, c, &replayed);
+		if (rc != MDB_MAP_FULL)
+			break;
+		st = grow_map(be, be->map_size * 2);
+		if (st != CAIRN_OK)
+			return st;
+	}
+	if (rc == MDB_CORRUPTED)
+		return cairn__error(CAIRN_CORRUPT, rc,
+		                    "lmdb: '%s': a write-ahead log record does "
+		                    "not apply to the store", be->path);
+	if (rc > 0)
+		return wal_fail(rc, "replaying");
+	if (rc)
+		return lmdb_error(rc, "replaying the write-ahead log");
+	return CAIRN_OK;
+}
+
+/* Put LMDB's meta pages back to the checkpoint's copy (see the protocol
+ * above); done alone, before LMDB opens the file. */
+static int
+restore_meta(const char *dir, const wal_checkpoint *c)
+{
+	char path[4096];
+	size_t len = 2 * (size_t)c->psize;
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : errno;
+	if (pwrite(fd, c->meta, len, 0) != (ssize_t)len || fdatasync(fd) != 0)
+		rc = errno ? errno : EIO;
+	close(fd);
+	return rc;
+}
+
+/*
+ * Open the log and decide, under flock, whether this process is alone
+ * with the store.  Alone, it recovers; otherwise the others already did.
+ * A machine crash with other processes present cannot be: the first
+ * process after a boot is alone, and recovers before anyone else gets in.
+ * On return *c is valid when *have_ckpt, and *restore says whether the
+ * meta pages must be put back.
+ */
+static cairn_status
+wal_attach(cairn__backend *be, bool *alone, wal_checkpoint *c,
+           bool *have_ckpt, bool *restore)
+{
+	int rc;
+
+	*alone = *have_ckpt = *restore = false;
+	rc = wal_boot_id(be->boot_id);
+	if (rc)
+		return wal_fail(rc, "reading the boot id");
+	rc = wal_open(&be->wal, be->path, be->psize, WAL_INITIAL_SIZE,
+	              be->read_only);
+	if (rc == ENOENT && be->read_only)
+		return CAIRN_OK;
+	if (rc)
+		return wal_fail(rc, "opening");
+	if (!be->read_only && flock(be->wal.fd, LOCK_EX | LOCK_NB) == 0)
+		*alone = true;
+	else if (flock(be->wal.fd, LOCK_SH) != 0)
+		return wal_fail(errno, "locking");
+	c->meta = be->ckpt_meta;
+	rc = wal_read_checkpoint(&be->wal, c);
+	if (rc && rc != ENOENT)
+		return wal_fail(rc, "reading the checkpoint");
+	*have_ckpt = rc == 0;
+	if (!*have_ckpt || strcmp(c->boot_id, be->boot_id) == 0)
+		return CAIRN_OK;
+	if (be->read_only)
+		return cairn__error(CAIRN_IO, 0,
+		                    "lmdb: '%s' needs recovery after a restart; "
+		                    "open it once for writing", be->path);
+	if (!*alone) {
+		/* Someone else is about to recover it (or a reader that will
+		 * refuse, as above): wait for the store to ourselves. */
+		flock(be->wal.fd, LOCK_UN);
+		if (flock(be->wal.fd, LOCK_EX) != 0)
+			return wal_fail(errno, "locking");
+		*alone = true;
+		rc = wal_read_checkpoint(&be->wal, c);
+		if (rc)
+			return wal_fail(rc, "reading the checkpoint");
+		if (strcmp(c->boot_id, be->boot_id) == 0)
+			return CAIRN_OK;
+	}
+	*restore = true;
+	return CAIRN_OK;
+}
+
+static cairn_status
 env_open(cairn__backend *be, const cairn_options *opts)
 {
 	unsigned flags = MDB_NOTLS;
+	bool alone = false, have_ckpt = false, restore = false;
+	wal_checkpoint c;
+	MDB_stat ms;
 	size_t want;
+	cairn_status st;
 	int rc;
+
+	be->psize = (uint32_t)sysconf(_SC_PAGESIZE);
+	be->ckpt_meta = malloc(4 * (size_t)be->psize);
+	if (be->ckpt_meta == NULL)
+		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
+	be->wal.fd = -1;
+	st = wal_attach(be, &alone, &c, &have_ckpt, &restore);
+	if (st != CAIRN_OK)
+		return st;
+	be->wal_on = !be->read_only;
+	be->wal_sync = opts->durability == CAIRN_DURABLE;
+	if (restore && (rc = restore_meta(be->path, &c)) != 0)
+		return wal_fail(rc, "restoring the checkpoint");
 
 	rc = mdb_env_create(&be->env);
 	if (rc)
@@ -1385,8 +1895,6 @@ env_open(cairn__backend *be, const cairn_options *opts)
 	                              : DEFAULT_MAP_SIZE;
 	if (want < MIN_MAP_SIZE)
 		want = MIN_MAP_SIZE;
-	/* An existing file larger than the wish sets the size itself. */
-	be->map_size = want;
 	rc = mdb_env_set_mapsize(be->env, want);
 	if (rc == 0)
 		rc = mdb_env_set_maxreaders(be->env, MAX_READERS);
@@ -1396,21 +1904,29 @@ env_open(cairn__backend *be, const cairn_options *opts)
 		return lmdb_error(rc, "configuring the environment");
 	if (opts->read_only)
 		flags |= MDB_RDONLY;
-	if (opts->durability == CAIRN_RELAXED)
-		flags |= MDB_NOMETASYNC;
+	/* Durability comes from the log; LMDB syncs at checkpoints. */
+	if (be->wal_on)
+		flags |= MDB_NOSYNC;
 	rc = mdb_env_open(be->env, be->path, flags, 0644);
 	if (rc) {
-		cairn_status st = map_error(rc);
+		cairn_status code = map_error(rc);
 		if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
-			st = CAIRN_CORRUPT;
-		return cairn__error(st, rc, "lmdb: cannot open '%s': %s",
+			code = CAIRN_CORRUPT;
+		return cairn__error(code, rc, "lmdb: cannot open '%s': %s",
 		                    be->path, mdb_strerror(rc));
 	}
 	{
+		/* An existing file larger than the wish sets the size. */
 		MDB_envinfo info;
 		mdb_env_info(be->env, &info);
 		be->map_size = info.me_mapsize;
 	}
+	mdb_env_stat(be->env, &ms);
+	if (be->wal_on && ms.ms_psize != be->psize)
+		return cairn__error(CAIRN_UNSUPPORTED, 0,
+		                    "lmdb: '%s' has %u-byte pages, this machine "
+		                    "%u-byte ones", be->path, ms.ms_psize,
+		                    be->psize);
 	rc = open_dbs(be);
 	if (rc == MDB_VERSION_MISMATCH || rc == MDB_INCOMPATIBLE)
 		return cairn__error(CAIRN_CORRUPT, rc,
@@ -1420,20 +1936,47 @@ env_open(cairn__backend *be, const cairn_options *opts)
 		return cairn__error(CAIRN_NOT_FOUND, rc,
 		                    "lmdb: '%s' holds no cairn store (and it was "
 		                    "opened read-only)", be->path);
-	if (rc == MDB_MAP_FULL) {
-		/* A brand-new store whose first page did not fit the wish. */
-		return lmdb_error(rc, "creating the store");
-	}
 	if (rc)
 		return lmdb_error(rc, "opening the databases");
+	if (alone) {
+		st = recover(be, have_ckpt ? &c : NULL);
+		if (st != CAIRN_OK)
+			return st;
+		flock(be->wal.fd, LOCK_SH);
+	}
 	return CAIRN_OK;
+}
+
+/* A last checkpoint, so that the next open finds nothing to replay. */
+static void
+final_checkpoint(cairn__backend *be)
+{
+	uint64_t lsn, offset;
+	MDB_txn *txn;
+
+	if (!be->wal_on || mdb_txn_begin(be->env, NULL, 0, &txn) != 0)
+		return;
+	if (read_meta_u64_or(txn, be, "wal_lsn", &lsn, 0) == 0 &&
+	    read_meta_u64_or(txn, be, "wal_offset", &offset,
+	                     be->wal.data_start) == 0 &&
+	    checkpoint(be, txn, lsn, offset) == 0)
+		mdb_txn_commit(txn);
+	else
+		mdb_txn_abort(txn);
 }
 
 static void
 backend_free(cairn__backend *be)
 {
-	if (be->env)
+	if (be->env) {
+		final_checkpoint(be);
+		if (be->pin)
+			mdb_txn_abort(be->pin);
 		mdb_env_close(be->env);
+	}
+	wal_close(&be->wal);
+	free(be->ckpt_meta);
+	free(be->wbuf);
 	pthread_cond_destroy(&be->gate_cond);
 	pthread_mutex_destroy(&be->gate_mutex);
 	free(be);
@@ -1490,11 +2033,14 @@ lmdb_open(const char *path, const cairn_options *opts, cairn__backend **out)
 	be->renew_every = opts->read_renew_every;
 	pthread_mutex_init(&be->gate_mutex, NULL);
 	pthread_cond_init(&be->gate_cond, NULL);
-	st = env_open(be, opts);
+	st = cairn_uuid_generate((cairn_uuid *)be->token) == CAIRN_OK
+	         ? env_open(be, opts)
+	         : CAIRN_IO;
 	if (st == CAIRN_OK)
 		st = cairn__group_init(&be->group, commit_batch, be);
 	if (st != CAIRN_OK) {
 		pthread_mutex_unlock(&registry_mutex);
+		be->wal_on = false;
 		backend_free(be);
 		return st;
 	}

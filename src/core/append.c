@@ -84,13 +84,37 @@ cairn__req_error(cairn__append_req *req, cairn_status status, int native,
  * fixes where every other must be.  A given id found anywhere else means
  * the caller reuses ids: a conflict, never a silent duplicate.
  */
+/* Fill the conflict fields of req's result for an id found at loc,
+ * met in write wi. */
+static void
+id_conflict(cairn__append_req *req, size_t wi, const cairn__id_location *loc)
+{
+	cairn_append_result *r = req->result;
+
+	r->conflict_index = wi;
+	memcpy(r->conflict_stream, loc->stream, loc->stream_len);
+	r->conflict_stream[loc->stream_len] = 0;
+	r->conflict_expected = req->writes[wi].expected;
+	r->conflict_actual = loc->stream_version;
+}
+
+/*
+ * An append is a repeat when every one of its events carries a caller id
+ * and each id is committed in its write's stream, all at consecutive
+ * positions in the order of the call.  Then the first event's position
+ * fixes where every other must be.  A given id found anywhere else means
+ * the caller reuses ids: a conflict, never a silent duplicate.  The
+ * conflict names the stream that holds the first id found, with its
+ * current version, so that a caller resuming a partly committed batch
+ * (an import, say) knows where that stream stands.
+ */
 cairn_status
 cairn__idempotency_check(cairn__append_req *req, cairn__id_lookup_fn lookup,
                          void *ctx)
 {
-	cairn__id_location loc;
+	cairn__id_location loc, first_loc;
 	uint64_t first = 0, k = 0;
-	size_t wi, i, found = 0;
+	size_t wi, i, found = 0, first_wi = 0;
 	bool same_place = true;
 	cairn_status rc;
 	char idbuf[37];
@@ -100,8 +124,10 @@ cairn__idempotency_check(cairn__append_req *req, cairn__id_lookup_fn lookup,
 	for (wi = 0; wi < req->nwrites; wi++) {
 		const cairn__write *w = &req->writes[wi];
 		for (i = 0; i < w->nevents; i++, k++) {
-			if (w->events[i].id == NULL)
+			if (w->events[i].id == NULL) {
+				same_place = false;
 				continue;
+			}
 			rc = lookup(ctx, &w->ids[i], &loc);
 			if (rc == CAIRN_NOT_FOUND) {
 				same_place = false;
@@ -111,19 +137,17 @@ cairn__idempotency_check(cairn__append_req *req, cairn__id_lookup_fn lookup,
 				return cairn__req_error(req, rc, 0,
 				                        "looking up an event id: %s",
 				                        cairn_last_error());
-			if (found == 0)
+			if (found == 0) {
 				first = loc.position - k;
+				first_loc = loc;
+				first_wi = wi;
+			}
 			found++;
 			if (loc.position != first + k ||
 			    loc.stream_len != w->stream_len ||
 			    memcmp(loc.stream, w->stream, w->stream_len) != 0) {
 				cairn_uuid_format(&w->ids[i], idbuf);
-				req->result->conflict_index = wi;
-				memcpy(req->result->conflict_stream, loc.stream,
-				       loc.stream_len);
-				req->result->conflict_stream[loc.stream_len] = 0;
-				req->result->conflict_expected = w->expected;
-				req->result->conflict_actual = loc.version;
+				id_conflict(req, wi, &loc);
 				return cairn__req_error(
 					req, CAIRN_CONFLICT, 0,
 					"event id %s is already committed in "
@@ -138,12 +162,19 @@ cairn__idempotency_check(cairn__append_req *req, cairn__id_lookup_fn lookup,
 	}
 	if (found == 0)
 		return CAIRN_DONE;
-	if (!same_place || found != req->nevents)
+	if (!same_place || found != req->nevents) {
+		id_conflict(req, first_wi, &first_loc);
 		return cairn__req_error(req, CAIRN_CONFLICT, 0,
-		                        "%zu of the %zu event ids of this "
-		                        "append are already committed: a "
-		                        "partial repeat",
-		                        found, req->nevents);
+		                        "%zu of the %zu events of this append "
+		                        "are already committed (a partial "
+		                        "repeat); stream '%.*s' is at version "
+		                        "%llu",
+		                        found, req->nevents,
+		                        (int)first_loc.stream_len,
+		                        first_loc.stream,
+		                        (unsigned long long)
+		                                first_loc.stream_version);
+	}
 	req->result->first_position = first;
 	req->result->last_position = first + req->nevents - 1;
 	req->result->idempotent = 1;

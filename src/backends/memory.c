@@ -1,0 +1,1319 @@
+/*
+ * memory.c -- the in-memory reference backend ("memory:").
+ *
+ * Every open is a fresh, empty store that lives until it is closed.  This
+ * engine is the executable statement of the backend contract, so it favours
+ * plain structures whose invariants verify() can check one by one:
+ *
+ *   - An event is one immutable heap block (the cairn_event followed by
+ *     copies of its tags array, data, metadata, stream, type and tag
+ *     strings).  Once committed it never moves, so the pointer an iterator
+ *     hands out stays valid while the store is open, which is longer than
+ *     the API promises.
+ *   - The global log is a directory of fixed-size chunks of event pointers:
+ *     growing it copies the directory, never an event pointer's slot.
+ *   - An id table (open addressing, uuid -> event) serves idempotency.
+ *   - A stream record holds its metadata and the positions of its events,
+ *     indexed by version - 1.  Records are found by a hash table (O(1)
+ *     stream_version) and kept in byte order by a skip list (paged
+ *     listing).  Records are never freed before close, and a record is its
+ *     own skip list node, so a listing can resume from the node it last
+ *     yielded.
+ *
+ * One rwlock guards it all.  Appends hold it exclusively for their whole
+ * check-and-write, so they are atomic to readers.  Iterators take it
+ * shared only inside next(), and remember where they are by number
+ * (version, position), never by a pointer into an array that an append
+ * may reallocate.
+ */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* glibc's writer-preferring rwlock: see lock_init() */
+#endif
+
+#include "backend.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Event pointers per chunk of the global log (32 KiB on 64-bit). */
+#define MEM_CHUNK_SHIFT 12
+#define MEM_CHUNK_SIZE ((uint64_t)1 << MEM_CHUNK_SHIFT)
+#define MEM_CHUNK_MASK (MEM_CHUNK_SIZE - 1)
+
+/* Skip list height bound; a level is kept with probability 1/4, so 32
+ * levels serve far more streams than memory can hold. */
+#define MEM_SKIP_MAX 32
+
+/* Hash tables start at this many slots and are kept at most half full,
+ * which keeps linear probe runs short. */
+#define MEM_TABLE_MIN 64
+
+/* Appends naming at most this many streams need no scratch allocation. */
+#define MEM_PREP_STACK 8
+
+/* Room for one problem sentence of verify(), stream ids included. */
+#define MEM_PROBLEM_MAX 640
+
+typedef struct mem_stream {
+	const char *id;            /* NUL-terminated, inside this block */
+	size_t id_len;
+	uint64_t hash;
+	uint64_t version;
+	uint64_t last_position;
+	int64_t created_ns;
+	int64_t updated_ns;
+	uint64_t *positions;       /* positions[v - 1] holds version v */
+	uint64_t positions_cap;
+	int level;
+	struct mem_stream *next[]; /* skip list successors, level of them */
+} mem_stream;
+
+typedef struct mem_slot {
+	uint64_t hash;
+	void *obj;                 /* NULL: the slot is free */
+} mem_slot;
+
+typedef struct mem_table {
+	mem_slot *slots;
+	size_t cap;                /* a power of two, or 0 */
+	size_t count;
+} mem_table;
+
+struct cairn__backend {
+	pthread_rwlock_t lock;
+	uint64_t head;             /* newest position; 0 when empty */
+
+	cairn_event ***chunks;     /* the log: chunks[i] holds MEM_CHUNK_SIZE */
+	size_t nchunks;
+	size_t chunks_cap;
+
+	mem_table ids;             /* uuid -> cairn_event */
+	mem_table streams;         /* stream id -> mem_stream */
+
+	mem_stream *skip_head[MEM_SKIP_MAX];
+	int skip_level;
+
+	uint64_t seed;             /* of both hashes, fixed at open */
+	uint64_t rng;              /* skip list levels; under the write lock */
+	uint64_t bytes;            /* heap bytes held, for stats() */
+};
+
+/* What an append learns about one write before it changes anything. */
+typedef struct mem_prep {
+	mem_stream *s;
+	uint64_t hash;
+	bool created;
+} mem_prep;
+
+/* ---- Hashing ---- */
+
+/* MurmurHash3's finaliser: every input bit affects every output bit. */
+static uint64_t
+mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+static uint64_t
+load64(const void *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/*
+ * Ids and stream names may come from the network, so both hashes are
+ * keyed with a per-store random seed: a client cannot precompute keys
+ * that pile up in one probe run.
+ */
+static uint64_t
+hash_id(uint64_t seed, const cairn_uuid *id)
+{
+	return mix64(mix64(load64(id->bytes) ^ seed) ^
+	             load64(id->bytes + 8));
+}
+
+static uint64_t
+hash_stream(uint64_t seed, const char *s, size_t len)
+{
+	uint64_t h = seed ^ ((uint64_t)len * 0x9e3779b97f4a7c15ULL);
+	uint64_t tail = 0;
+
+	for (; len >= 8; s += 8, len -= 8)
+		h = mix64(h ^ load64(s));
+	memcpy(&tail, s, len);
+	return mix64(h ^ tail);
+}
+
+/* xorshift64*: cheap, and good enough to shape a skip list. */
+static uint64_t
+rng_next(cairn__backend *be)
+{
+	be->rng ^= be->rng >> 12;
+	be->rng ^= be->rng << 25;
+	be->rng ^= be->rng >> 27;
+	return be->rng * 0x2545f4914f6cdd1dULL;
+}
+
+/* Byte order, a proper prefix before its extensions (memcmp order). */
+static int
+id_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+/* ---- The global log ---- */
+
+static cairn_event **
+log_slot(const cairn__backend *be, uint64_t pos)
+{
+	uint64_t i = pos - 1;
+
+	return &be->chunks[i >> MEM_CHUNK_SHIFT][i & MEM_CHUNK_MASK];
+}
+
+/*
+ * Make room for n events after the head.  Chunks once allocated stay
+ * allocated, so a failed append merely leaves spare capacity behind.
+ */
+static bool
+log_reserve(cairn__backend *be, size_t n)
+{
+	uint64_t need = (be->head + n + MEM_CHUNK_SIZE - 1) >> MEM_CHUNK_SHIFT;
+
+	if (need > be->chunks_cap) {
+		size_t cap = be->chunks_cap ? be->chunks_cap * 2 : 16;
+		cairn_event ***dir;
+
+		while (cap < need)
+			cap *= 2;
+		if (cap > SIZE_MAX / sizeof(*dir))
+			return false;
+		dir = realloc(be->chunks, cap * sizeof(*dir));
+		if (dir == NULL)
+			return false;
+		be->bytes += (cap - be->chunks_cap) * sizeof(*dir);
+		be->chunks = dir;
+		be->chunks_cap = cap;
+	}
+	while (be->nchunks < need) {
+		cairn_event **chunk = malloc(MEM_CHUNK_SIZE * sizeof(*chunk));
+
+		if (chunk == NULL)
+			return false;
+		be->bytes += MEM_CHUNK_SIZE * sizeof(*chunk);
+		be->chunks[be->nchunks++] = chunk;
+	}
+	return true;
+}
+
+/* ---- Hash tables ---- */
+
+/*
+ * Open addressing with linear probing.  A slot keeps the key's hash next
+ * to the object so that a probe rejects a mismatch without touching the
+ * object, which would be a cache miss; a lookup of an absent key (the
+ * common case when checking new ids) then reads only the slot array.
+ */
+static void
+table_place(mem_slot *slots, size_t cap, uint64_t hash, void *obj)
+{
+	size_t mask = cap - 1, i;
+
+	for (i = hash & mask; slots[i].obj; i = (i + 1) & mask)
+		;
+	slots[i].hash = hash;
+	slots[i].obj = obj;
+}
+
+/* Grow (rehash) so that n more entries fit within the load bound. */
+static bool
+table_reserve(cairn__backend *be, mem_table *t, size_t n)
+{
+	size_t need = t->count + n, cap, i;
+	mem_slot *slots;
+
+	if (need <= t->cap / 2)
+		return true;
+	if (need > SIZE_MAX / 4 / sizeof(*slots))
+		return false;
+	cap = t->cap ? t->cap : MEM_TABLE_MIN;
+	while (cap / 2 < need)
+		cap *= 2;
+	slots = calloc(cap, sizeof(*slots));
+	if (slots == NULL)
+		return false;
+	for (i = 0; i < t->cap; i++)
+		if (t->slots[i].obj)
+			table_place(slots, cap, t->slots[i].hash,
+			            t->slots[i].obj);
+	free(t->slots);
+	be->bytes += (cap - t->cap) * sizeof(*slots);
+	t->slots = slots;
+	t->cap = cap;
+	return true;
+}
+
+static cairn_event *
+ids_find(const cairn__backend *be, const cairn_uuid *id)
+{
+	const mem_table *t = &be->ids;
+	uint64_t hash;
+	size_t mask, i;
+
+	if (t->cap == 0)
+		return NULL;
+	hash = hash_id(be->seed, id);
+	mask = t->cap - 1;
+	for (i = hash & mask; t->slots[i].obj; i = (i + 1) & mask) {
+		cairn_event *ev = t->slots[i].obj;
+
+		if (t->slots[i].hash == hash &&
+		    memcmp(ev->id.bytes, id->bytes, sizeof(id->bytes)) == 0)
+			return ev;
+	}
+	return NULL;
+}
+
+/* Index a committed event; the caller has reserved room. */
+static void
+ids_insert(cairn__backend *be, cairn_event *ev)
+{
+	table_place(be->ids.slots, be->ids.cap, hash_id(be->seed, &ev->id),
+	            ev);
+	be->ids.count++;
+}
+
+static mem_stream *
+streams_find(const cairn__backend *be, const char *id, size_t len,
+             uint64_t hash)
+{
+	const mem_table *t = &be->streams;
+	size_t mask, i;
+
+	if (t->cap == 0)
+		return NULL;
+	mask = t->cap - 1;
+	for (i = hash & mask; t->slots[i].obj; i = (i + 1) & mask) {
+		mem_stream *s = t->slots[i].obj;
+
+		if (t->slots[i].hash == hash && s->id_len == len &&
+		    memcmp(s->id, id, len) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+/* ---- Streams: skip list in byte order ---- */
+
+/*
+ * For every level, the successor array whose entry at that level is the
+ * last link before key (before or at key when strict).  Working on
+ * successor arrays rather than nodes lets the head be treated like any
+ * node.
+ */
+static void
+skip_path(cairn__backend *be, const char *key, size_t len, bool strict,
+          mem_stream **path[MEM_SKIP_MAX])
+{
+	mem_stream **succ = be->skip_head;
+	int lv;
+
+	for (lv = MEM_SKIP_MAX - 1; lv >= 0; lv--) {
+		for (;;) {
+			mem_stream *n = succ[lv];
+			int c;
+
+			if (n == NULL)
+				break;
+			c = id_cmp(n->id, n->id_len, key, len);
+			if (c > 0 || (c == 0 && !strict))
+				break;
+			succ = n->next;
+		}
+		path[lv] = succ;
+	}
+}
+
+/* The first stream whose id is >= key (> key when strict), or NULL. */
+static mem_stream *
+skip_seek(cairn__backend *be, const char *key, size_t len, bool strict)
+{
+	mem_stream **succ = be->skip_head;
+	int lv;
+
+	for (lv = be->skip_level - 1; lv >= 0; lv--) {
+		for (;;) {
+			mem_stream *n = succ[lv];
+			int c;
+
+			if (n == NULL)
+				break;
+			c = id_cmp(n->id, n->id_len, key, len);
+			if (c > 0 || (c == 0 && !strict))
+				break;
+			succ = n->next;
+		}
+	}
+	return succ[0];
+}
+
+/* Link s in; the caller has checked that its id is not in the list. */
+static void
+skip_insert(cairn__backend *be, mem_stream *s)
+{
+	mem_stream **path[MEM_SKIP_MAX];
+	int lv;
+
+	skip_path(be, s->id, s->id_len, false, path);
+	for (lv = 0; lv < s->level; lv++) {
+		s->next[lv] = path[lv][lv];
+		path[lv][lv] = s;
+	}
+	if (s->level > be->skip_level)
+		be->skip_level = s->level;
+}
+
+static int
+skip_random_level(cairn__backend *be)
+{
+	uint64_t r = rng_next(be);
+	int level = 1;
+
+	while (level < MEM_SKIP_MAX && (r & 3) == 0) {
+		level++;
+		r >>= 2;
+	}
+	return level;
+}
+
+/* ---- Stream records ---- */
+
+/* A new, unlinked record for id, with no events yet. */
+static mem_stream *
+stream_new(cairn__backend *be, const char *id, size_t len, uint64_t hash)
+{
+	int level = skip_random_level(be);
+	size_t size = sizeof(mem_stream) +
+	              (size_t)level * sizeof(mem_stream *) + len + 1;
+	mem_stream *s = calloc(1, size);
+	char *copy;
+
+	if (s == NULL)
+		return NULL;
+	copy = (char *)(s->next + level);
+	memcpy(copy, id, len);
+	copy[len] = '\0';
+	s->id = copy;
+	s->id_len = len;
+	s->hash = hash;
+	s->level = level;
+	return s;
+}
+
+/* Bytes of a record's own block, for the stats() estimate; its
+ * positions array is counted as it grows. */
+static uint64_t
+stream_bytes(const mem_stream *s)
+{
+	return sizeof(*s) + (uint64_t)s->level * sizeof(mem_stream *) +
+	       s->id_len + 1;
+}
+
+static void
+stream_free(mem_stream *s)
+{
+	free(s->positions);
+	free(s);
+}
+
+/*
+ * Room for n more versions.  The array grows geometrically so appends
+ * are amortised O(1), but starts exact: most streams are short.
+ */
+static bool
+positions_reserve(cairn__backend *be, mem_stream *s, size_t n)
+{
+	uint64_t need = s->version + n, cap;
+	uint64_t *p;
+
+	if (need <= s->positions_cap)
+		return true;
+	cap = s->positions_cap * 2;
+	if (cap < need)
+		cap = need;
+	if (cap > SIZE_MAX / sizeof(*p))
+		return false;
+	p = realloc(s->positions, (size_t)cap * sizeof(*p));
+	if (p == NULL)
+		return false;
+	be->bytes += (cap - s->positions_cap) * sizeof(*p);
+	s->positions = p;
+	s->positions_cap = cap;
+	return true;
+}
+
+/* ---- Events ---- */
+
+static bool
+size_add(size_t *acc, size_t n)
+{
+	if (n > SIZE_MAX - *acc)
+		return false;
+	*acc += n;
+	return true;
+}
+
+/*
+ * Copy one new event, with everything it points to, into a single block
+ * whose final fields are set already: it is complete before it is linked.
+ * Data follows the tags array directly so that it is pointer-aligned.
+ */
+static cairn_event *
+event_new(const cairn__write *w, size_t k, uint64_t version,
+          uint64_t position, int64_t now, size_t *bytes)
+{
+	const cairn_new_event *ne = &w->events[k];
+	size_t type_len = strlen(ne->type), size = sizeof(cairn_event), i;
+	const char **tagv;
+	cairn_event *ev;
+	char *p;
+
+	if (!size_add(&size, ne->ntags * sizeof(char *)) ||
+	    !size_add(&size, ne->data_len) ||
+	    !size_add(&size, ne->metadata_len) ||
+	    !size_add(&size, w->stream_len + 1) ||
+	    !size_add(&size, type_len + 1))
+		return NULL;
+	for (i = 0; i < ne->ntags; i++)
+		if (!size_add(&size, strlen(ne->tags[i]) + 1))
+			return NULL;
+	ev = malloc(size);
+	if (ev == NULL)
+		return NULL;
+	*bytes += size;
+
+	p = (char *)(ev + 1);
+	tagv = (const char **)(void *)p;
+	p += ne->ntags * sizeof(char *);
+	ev->data = p;
+	ev->data_len = ne->data_len;
+	if (ne->data_len)
+		memcpy(p, ne->data, ne->data_len);
+	p += ne->data_len;
+	ev->metadata = p;
+	ev->metadata_len = ne->metadata_len;
+	if (ne->metadata_len)
+		memcpy(p, ne->metadata, ne->metadata_len);
+	p += ne->metadata_len;
+	memcpy(p, w->stream, w->stream_len);
+	p[w->stream_len] = '\0';
+	ev->stream = p;
+	ev->stream_len = w->stream_len;
+	p += w->stream_len + 1;
+	memcpy(p, ne->type, type_len + 1);
+	ev->type = p;
+	ev->type_len = type_len;
+	p += type_len + 1;
+	for (i = 0; i < ne->ntags; i++) {
+		size_t len = strlen(ne->tags[i]);
+
+		memcpy(p, ne->tags[i], len + 1);
+		tagv[i] = p;
+		p += len + 1;
+	}
+	ev->tags = tagv;
+	ev->ntags = ne->ntags;
+	ev->id = w->ids[k];
+	ev->version = version;
+	ev->position = position;
+	ev->time_ns = now;
+	return ev;
+}
+
+/* ---- Appends ---- */
+
+static cairn_status
+id_lookup(void *ctx, const cairn_uuid *id, cairn__id_location *loc)
+{
+	const cairn_event *ev = ids_find(ctx, id);
+
+	if (ev == NULL)
+		return CAIRN_NOT_FOUND;
+	loc->position = ev->position;
+	loc->version = ev->version;
+	loc->stream = ev->stream;
+	loc->stream_len = ev->stream_len;
+	loc->stream_version = streams_find(ctx, ev->stream, ev->stream_len,
+	                                   hash_stream(((const cairn__backend *)
+	                                                ctx)->seed,
+	                                               ev->stream,
+	                                               ev->stream_len))
+	                          ->version;
+	return CAIRN_OK;
+}
+
+/*
+ * A generated id that collides with a committed one (odds of 2^-122) or
+ * a given id the idempotency rule let through would break the one id,
+ * one event invariant; refuse rather than index an id twice.
+ */
+static cairn_status
+check_ids_free(cairn__backend *be, cairn__append_req *req)
+{
+	size_t wi, k;
+	char buf[CAIRN_UUID_STR_LEN + 1];
+
+	for (wi = 0; wi < req->nwrites; wi++) {
+		const cairn__write *w = &req->writes[wi];
+
+		for (k = 0; k < w->nevents; k++) {
+			const cairn_event *ev = ids_find(be, &w->ids[k]);
+
+			if (ev == NULL)
+				continue;
+			cairn_uuid_format(&w->ids[k], buf);
+			req->result->conflict_index = wi;
+			memcpy(req->result->conflict_stream, ev->stream,
+			       ev->stream_len + 1);
+			req->result->conflict_expected = w->expected;
+			req->result->conflict_actual = ev->version;
+			return cairn__req_error(
+				req, CAIRN_CONFLICT, 0,
+				"event id %s is already committed in stream "
+				"'%s' at version %llu", buf, ev->stream,
+				(unsigned long long)ev->version);
+		}
+	}
+	return CAIRN_OK;
+}
+
+/*
+ * The body of an append, under the write lock, after the idempotency
+ * check.  Three phases: check (no change), reserve and build (only spare
+ * capacity changes; undone on failure), link (cannot fail).  Events are
+ * built straight into the log slots past the head, where no reader
+ * looks, so a failed build frees them and leaves nothing behind.
+ */
+static cairn_status
+append_locked(cairn__backend *be, cairn__append_req *req, mem_prep *prep)
+{
+	uint64_t pos = be->head, first = be->head + 1;
+	size_t wi, k, nnew = 0, built = 0, nevents = 0, ev_bytes = 0;
+	int64_t now;
+
+	for (wi = 0; wi < req->nwrites; wi++) {
+		const cairn__write *w = &req->writes[wi];
+		mem_stream *s = streams_find(be, w->stream, w->stream_len,
+		                             prep[wi].hash);
+		uint64_t actual = s ? s->version : 0;
+
+		if (!cairn__expected_ok(w->expected, actual))
+			return req->status = cairn__conflict(req->result, wi, w,
+			                                     actual);
+		prep[wi].s = s;
+		prep[wi].created = false;
+		nnew += s == NULL;
+		nevents += w->nevents;
+	}
+	if (check_ids_free(be, req) != CAIRN_OK)
+		return req->status;
+
+	if (!log_reserve(be, nevents) ||
+	    !table_reserve(be, &be->ids, nevents) ||
+	    !table_reserve(be, &be->streams, nnew))
+		goto nomem;
+	for (wi = 0; wi < req->nwrites; wi++) {
+		const cairn__write *w = &req->writes[wi];
+
+		if (prep[wi].s == NULL) {
+			prep[wi].s = stream_new(be, w->stream, w->stream_len,
+			                        prep[wi].hash);
+			if (prep[wi].s == NULL)
+				goto nomem;
+			prep[wi].created = true;
+		}
+		if (!positions_reserve(be, prep[wi].s, w->nevents))
+			goto nomem;
+	}
+	now = cairn__now_ns();
+	for (wi = 0; wi < req->nwrites; wi++) {
+		const cairn__write *w = &req->writes[wi];
+		uint64_t base = prep[wi].s->version;
+
+		for (k = 0; k < w->nevents; k++) {
+			cairn_event *ev = event_new(w, k, base + k + 1, ++pos,
+			                            now, &ev_bytes);
+
+			if (ev == NULL)
+				goto nomem;
+			*log_slot(be, pos) = ev;
+			built++;
+		}
+	}
+
+	pos = be->head;
+	for (wi = 0; wi < req->nwrites; wi++) {
+		const cairn__write *w = &req->writes[wi];
+		mem_stream *s = prep[wi].s;
+
+		for (k = 0; k < w->nevents; k++) {
+			cairn_event *ev = *log_slot(be, ++pos);
+
+			s->positions[s->version++] = pos;
+			ids_insert(be, ev);
+		}
+		s->last_position = pos;
+		s->updated_ns = now;
+		if (prep[wi].created) {
+			s->created_ns = now;
+			table_place(be->streams.slots, be->streams.cap,
+			            s->hash, s);
+			be->streams.count++;
+			skip_insert(be, s);
+			be->bytes += stream_bytes(s);
+		}
+	}
+	be->head = pos;
+	be->bytes += ev_bytes;
+
+	req->result->first_position = first;
+	req->result->last_position = pos;
+	req->result->version = prep[0].s->version;
+	req->result->idempotent = 0;
+	return req->status = CAIRN_OK;
+
+nomem:
+	for (k = 0; k < built; k++) {
+		cairn_event **slot = log_slot(be, be->head + 1 + k);
+
+		free(*slot);
+		*slot = NULL;
+	}
+	for (wi = 0; wi < req->nwrites; wi++)
+		if (prep[wi].created) {
+			be->bytes -= prep[wi].s->positions_cap *
+			             sizeof(uint64_t);
+			stream_free(prep[wi].s);
+			prep[wi].s = NULL;
+			prep[wi].created = false;
+		}
+	return cairn__req_error(req, CAIRN_NOMEM, 0,
+	                        "memory store: out of memory appending %zu "
+	                        "events", nevents);
+}
+
+/*
+ * Append a request atomically.  Stream hashes are computed before the
+ * lock is taken, to keep the exclusive section to the work that needs
+ * it.
+ */
+static cairn_status
+mem_append(cairn__backend *be, cairn__append_req *req)
+{
+	mem_prep stack[MEM_PREP_STACK], *prep = stack;
+	cairn_status rc;
+	size_t wi;
+
+	if (req->nwrites > MEM_PREP_STACK) {
+		prep = calloc(req->nwrites, sizeof(*prep));
+		if (prep == NULL)
+			return cairn__req_error(req, CAIRN_NOMEM, 0,
+			                        "memory store: out of memory");
+	}
+	for (wi = 0; wi < req->nwrites; wi++)
+		prep[wi].hash = hash_stream(be->seed, req->writes[wi].stream,
+		                            req->writes[wi].stream_len);
+
+	pthread_rwlock_wrlock(&be->lock);
+	rc = cairn__idempotency_check(req, id_lookup, be);
+	if (rc == CAIRN_DONE)
+		rc = append_locked(be, req, prep);
+	pthread_rwlock_unlock(&be->lock);
+
+	if (prep != stack)
+		free(prep);
+	return req->status = rc;
+}
+
+/* ---- Reading a stream ---- */
+
+typedef struct mem_stream_reader {
+	cairn__iter base;
+	cairn__backend *be;
+	mem_stream *s;             /* NULL until the stream exists */
+	uint64_t hash;
+	uint64_t next;             /* version to yield next; 0 = none (back) */
+	bool backwards;
+	size_t id_len;
+	char id[];
+} mem_stream_reader;
+
+/*
+ * Forward reads follow the stream's current end, so a reader sees
+ * events appended after it started; a record, once found, is kept, as
+ * records never move or die while the store is open.
+ */
+static cairn_status
+stream_reader_next(cairn__iter *base, const cairn_event **ev)
+{
+	mem_stream_reader *r = (mem_stream_reader *)base;
+	cairn__backend *be = r->be;
+	cairn_status rc = CAIRN_DONE;
+
+	pthread_rwlock_rdlock(&be->lock);
+	if (r->s == NULL)
+		r->s = streams_find(be, r->id, r->id_len, r->hash);
+	if (r->s && r->next >= 1 && r->next <= r->s->version) {
+		*ev = *log_slot(be, r->s->positions[r->next - 1]);
+		if (r->backwards)
+			r->next--;
+		else
+			r->next++;
+		rc = CAIRN_ROW;
+	}
+	pthread_rwlock_unlock(&be->lock);
+	return rc;
+}
+
+static void
+reader_free(cairn__iter *it)
+{
+	free(it);
+}
+
+static const cairn__iter_ops stream_reader_ops = {
+	stream_reader_next,
+	reader_free,
+};
+
+/* A backwards read starts from the end as it is when the read begins. */
+static cairn_status
+mem_read_stream(cairn__backend *be, const char *stream, size_t stream_len,
+                const cairn_read_opts *opts, cairn__iter **out)
+{
+	mem_stream_reader *r = malloc(sizeof(*r) + stream_len + 1);
+	uint64_t from = opts ? opts->from : 0;
+
+	if (r == NULL)
+		return cairn__error(CAIRN_NOMEM, 0,
+		                    "memory store: out of memory");
+	r->base.ops = &stream_reader_ops;
+	r->be = be;
+	r->hash = hash_stream(be->seed, stream, stream_len);
+	r->backwards = opts && opts->backwards;
+	r->id_len = stream_len;
+	memcpy(r->id, stream, stream_len);
+	r->id[stream_len] = '\0';
+
+	pthread_rwlock_rdlock(&be->lock);
+	r->s = streams_find(be, stream, stream_len, r->hash);
+	if (!r->backwards)
+		r->next = from ? from : 1;
+	else if (r->s == NULL)
+		r->next = 0;
+	else
+		r->next = from == 0 || from > r->s->version ? r->s->version
+		                                            : from;
+	pthread_rwlock_unlock(&be->lock);
+
+	*out = &r->base;
+	return CAIRN_OK;
+}
+
+/* ---- Reading $all ---- */
+
+typedef struct mem_log_reader {
+	cairn__iter base;
+	cairn__backend *be;
+	uint64_t next;             /* position to yield next; 0 = none (back) */
+	bool backwards;
+} mem_log_reader;
+
+static cairn_status
+log_reader_next(cairn__iter *base, const cairn_event **ev)
+{
+	mem_log_reader *r = (mem_log_reader *)base;
+	cairn__backend *be = r->be;
+	cairn_status rc = CAIRN_DONE;
+
+	pthread_rwlock_rdlock(&be->lock);
+	if (r->next >= 1 && r->next <= be->head) {
+		*ev = *log_slot(be, r->next);
+		if (r->backwards)
+			r->next--;
+		else
+			r->next++;
+		rc = CAIRN_ROW;
+	}
+	pthread_rwlock_unlock(&be->lock);
+	return rc;
+}
+
+static const cairn__iter_ops log_reader_ops = {
+	log_reader_next,
+	reader_free,
+};
+
+static cairn_status
+mem_read_all(cairn__backend *be, const cairn_read_opts *opts,
+             cairn__iter **out)
+{
+	mem_log_reader *r = malloc(sizeof(*r));
+	uint64_t from = opts ? opts->from : 0;
+
+	if (r == NULL)
+		return cairn__error(CAIRN_NOMEM, 0,
+		                    "memory store: out of memory");
+	r->base.ops = &log_reader_ops;
+	r->be = be;
+	r->backwards = opts && opts->backwards;
+	if (!r->backwards) {
+		r->next = from ? from : 1;
+	} else {
+		pthread_rwlock_rdlock(&be->lock);
+		r->next = from == 0 || from > be->head ? be->head : from;
+		pthread_rwlock_unlock(&be->lock);
+	}
+	*out = &r->base;
+	return CAIRN_OK;
+}
+
+/* ---- Metadata ---- */
+
+static cairn_status
+mem_stream_version(cairn__backend *be, const char *stream, size_t stream_len,
+                   uint64_t *version)
+{
+	uint64_t hash = hash_stream(be->seed, stream, stream_len);
+	const mem_stream *s;
+
+	pthread_rwlock_rdlock(&be->lock);
+	s = streams_find(be, stream, stream_len, hash);
+	*version = s ? s->version : 0;
+	pthread_rwlock_unlock(&be->lock);
+	return CAIRN_OK;
+}
+
+static cairn_status
+mem_head(cairn__backend *be, uint64_t *position)
+{
+	pthread_rwlock_rdlock(&be->lock);
+	*position = be->head;
+	pthread_rwlock_unlock(&be->lock);
+	return CAIRN_OK;
+}
+
+static cairn_status
+mem_stats(cairn__backend *be, cairn_stats *stats)
+{
+	pthread_rwlock_rdlock(&be->lock);
+	stats->events = be->head;
+	stats->streams = be->streams.count;
+	stats->head = be->head;
+	stats->bytes = be->bytes;
+	pthread_rwlock_unlock(&be->lock);
+	return CAIRN_OK;
+}
+
+/* ---- Listing streams ---- */
+
+typedef struct mem_lister {
+	cairn__stream_iter base;
+	cairn__backend *be;
+	mem_stream *last;          /* last yielded; NULL before the first */
+	size_t remaining;
+	cairn_stream_info info;
+	size_t prefix_len;
+	size_t after_len;
+	char prefix[CAIRN_STREAM_ID_MAX + 1];
+	char after[CAIRN_STREAM_ID_MAX + 1];
+} mem_lister;
+
+/*
+ * The first page entry costs one O(log n) seek; each later one follows
+ * the last yielded node's successor, which is current even if streams
+ * were created in between, since nodes are never unlinked.  Ids sharing
+ * a prefix are contiguous in byte order, so the first id without it ends
+ * the listing.
+ */
+static cairn_status
+lister_next(cairn__stream_iter *base, const cairn_stream_info **info)
+{
+	mem_lister *l = (mem_lister *)base;
+	cairn__backend *be = l->be;
+	cairn_status rc = CAIRN_DONE;
+	mem_stream *s;
+
+	if (l->remaining == 0)
+		return CAIRN_DONE;
+	pthread_rwlock_rdlock(&be->lock);
+	if (l->last)
+		s = l->last->next[0];
+	else if (l->after_len > 0 &&
+	         id_cmp(l->after, l->after_len, l->prefix, l->prefix_len) >= 0)
+		s = skip_seek(be, l->after, l->after_len, true);
+	else
+		s = skip_seek(be, l->prefix, l->prefix_len, false);
+	if (s && s->id_len >= l->prefix_len &&
+	    memcmp(s->id, l->prefix, l->prefix_len) == 0) {
+		l->info.stream = s->id;
+		l->info.stream_len = s->id_len;
+		l->info.version = s->version;
+		l->info.last_position = s->last_position;
+		l->info.created_ns = s->created_ns;
+		l->info.updated_ns = s->updated_ns;
+		l->last = s;
+		l->remaining--;
+		*info = &l->info;
+		rc = CAIRN_ROW;
+	} else {
+		l->remaining = 0;
+	}
+	pthread_rwlock_unlock(&be->lock);
+	return rc;
+}
+
+static void
+lister_free(cairn__stream_iter *it)
+{
+	free(it);
+}
+
+static const cairn__stream_iter_ops lister_ops = {
+	lister_next,
+	lister_free,
+};
+
+static cairn_status
+mem_list_streams(cairn__backend *be, const char *prefix, const char *after,
+                 size_t limit, cairn__stream_iter **out)
+{
+	size_t plen = strlen(prefix), alen = strlen(after);
+	mem_lister *l;
+
+	if (plen > CAIRN_STREAM_ID_MAX || alen > CAIRN_STREAM_ID_MAX)
+		return cairn__error(CAIRN_INVALID, 0,
+		                    "prefix or cursor is longer than %d bytes",
+		                    CAIRN_STREAM_ID_MAX);
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return cairn__error(CAIRN_NOMEM, 0,
+		                    "memory store: out of memory");
+	l->base.ops = &lister_ops;
+	l->be = be;
+	l->remaining = limit;
+	l->prefix_len = plen;
+	l->after_len = alen;
+	memcpy(l->prefix, prefix, plen + 1);
+	memcpy(l->after, after, alen + 1);
+	*out = &l->base;
+	return CAIRN_OK;
+}
+
+/* ---- Verification ---- */
+
+typedef struct mem_checks {
+	cairn_verify_fn fn;
+	void *ctx;
+	uint64_t problems;
+} mem_checks;
+
+static void problem(mem_checks *v, const char *fmt, ...)
+#ifdef __GNUC__
+	__attribute__((format(printf, 2, 3)))
+#endif
+	;
+
+static void
+problem(mem_checks *v, const char *fmt, ...)
+{
+	char buf[MEM_PROBLEM_MAX];
+	va_list ap;
+
+	v->problems++;
+	if (v->fn == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	v->fn(v->ctx, buf);
+}
+
+/* Every log slot up to the head holds its event, indexed by id, and
+ * found back through its stream's positions. */
+static void
+verify_log(cairn__backend *be, mem_checks *v)
+{
+	uint64_t p;
+
+	for (p = 1; p <= be->head; p++) {
+		const cairn_event *ev = *log_slot(be, p);
+		const mem_stream *s;
+		char buf[CAIRN_UUID_STR_LEN + 1];
+
+		if (ev == NULL) {
+			problem(v, "position %llu holds no event",
+			        (unsigned long long)p);
+			continue;
+		}
+		if (ev->position != p)
+			problem(v, "the event at position %llu says it is at "
+			        "position %llu", (unsigned long long)p,
+			        (unsigned long long)ev->position);
+		if (ids_find(be, &ev->id) != ev) {
+			cairn_uuid_format(&ev->id, buf);
+			problem(v, "event id %s (position %llu) is not indexed "
+			        "to its event", buf, (unsigned long long)p);
+		}
+		s = streams_find(be, ev->stream, ev->stream_len,
+		                 hash_stream(be->seed, ev->stream,
+		                             ev->stream_len));
+		if (s == NULL)
+			problem(v, "the event at position %llu is in stream "
+			        "'%s', which has no record",
+			        (unsigned long long)p, ev->stream);
+		else if (ev->version < 1 || ev->version > s->version ||
+		         s->positions[ev->version - 1] != p)
+			problem(v, "the event at position %llu (stream '%s' "
+			        "version %llu) is not at that version in its "
+			        "stream", (unsigned long long)p, ev->stream,
+			        (unsigned long long)ev->version);
+	}
+}
+
+/* The id table holds exactly one entry per committed event. */
+static void
+verify_ids(cairn__backend *be, mem_checks *v)
+{
+	size_t i, count = 0;
+
+	for (i = 0; i < be->ids.cap; i++) {
+		const cairn_event *ev = be->ids.slots[i].obj;
+
+		if (ev == NULL)
+			continue;
+		count++;
+		if (ev->position < 1 || ev->position > be->head ||
+		    *log_slot(be, ev->position) != ev)
+			problem(v, "the id table holds an event (position "
+			        "%llu) that is not in the log",
+			        (unsigned long long)ev->position);
+		if (be->ids.slots[i].hash != hash_id(be->seed, &ev->id))
+			problem(v, "the id table holds a wrong hash for the "
+			        "event at position %llu",
+			        (unsigned long long)ev->position);
+	}
+	if (count != be->ids.count || count != be->head)
+		problem(v, "the id table holds %zu ids (counted %zu) for %llu "
+		        "events", count, be->ids.count,
+		        (unsigned long long)be->head);
+}
+
+/* One stream's positions name its events, version by version, and its
+ * metadata matches them. */
+static void
+verify_stream(cairn__backend *be, mem_checks *v, const mem_stream *s)
+{
+	const cairn_event *ev = NULL;
+	uint64_t ver;
+
+	if (s->version == 0)
+		problem(v, "stream '%s' has a record but no events", s->id);
+	for (ver = 1; ver <= s->version; ver++) {
+		uint64_t p = s->positions[ver - 1];
+
+		if (p < 1 || p > be->head) {
+			problem(v, "stream '%s' version %llu points at "
+			        "position %llu, past the head", s->id,
+			        (unsigned long long)ver, (unsigned long long)p);
+			ev = NULL;
+			continue;
+		}
+		ev = *log_slot(be, p);
+		if (ev == NULL)
+			continue;
+		if (ev->version != ver || ev->stream_len != s->id_len ||
+		    memcmp(ev->stream, s->id, s->id_len) != 0)
+			problem(v, "stream '%s' version %llu points at "
+			        "position %llu, which is '%s' version %llu",
+			        s->id, (unsigned long long)ver,
+			        (unsigned long long)p,
+			        ev->stream, (unsigned long long)ev->version);
+		if (ver == 1 && ev->time_ns != s->created_ns)
+			problem(v, "stream '%s' creation time does not match "
+			        "its first event", s->id);
+	}
+	if (s->version > 0 && s->last_position != s->positions[s->version - 1])
+		problem(v, "stream '%s' says its newest event is at position "
+		        "%llu, but version %llu is at %llu", s->id,
+		        (unsigned long long)s->last_position,
+		        (unsigned long long)s->version,
+		        (unsigned long long)s->positions[s->version - 1]);
+	if (ev && ev->time_ns != s->updated_ns)
+		problem(v, "stream '%s' update time does not match its newest "
+		        "event", s->id);
+}
+
+/* The skip list is ordered and holds the same records as the hash. */
+static void
+verify_streams(cairn__backend *be, mem_checks *v)
+{
+	const mem_stream *s, *prev = NULL;
+	size_t listed = 0, hashed = 0, i;
+
+	for (s = be->skip_head[0]; s; prev = s, s = s->next[0]) {
+		listed++;
+		if (prev && id_cmp(prev->id, prev->id_len, s->id,
+		                   s->id_len) >= 0)
+			problem(v, "stream list is out of order at '%s' after "
+			        "'%s'", s->id, prev->id);
+		if (streams_find(be, s->id, s->id_len,
+		                 hash_stream(be->seed, s->id, s->id_len)) != s)
+			problem(v, "stream '%s' is listed but not hashed",
+			        s->id);
+		verify_stream(be, v, s);
+	}
+	for (i = 0; i < be->streams.cap; i++) {
+		s = be->streams.slots[i].obj;
+		if (s == NULL)
+			continue;
+		hashed++;
+		if (skip_seek(be, s->id, s->id_len, false) != s)
+			problem(v, "stream '%s' is hashed but not listed",
+			        s->id);
+	}
+	if (listed != be->streams.count || hashed != be->streams.count)
+		problem(v, "%zu streams are listed and %zu hashed, but the "
+		        "store counts %zu", listed, hashed,
+		        be->streams.count);
+}
+
+/* Checks the engine's own structures, under the read lock so that they
+ * are seen as of one moment.  Sets *problems to the number found. */
+static cairn_status
+mem_verify(cairn__backend *be, cairn_verify_fn fn, void *ctx,
+           uint64_t *problems)
+{
+	mem_checks v = {fn, ctx, 0};
+
+	pthread_rwlock_rdlock(&be->lock);
+	verify_log(be, &v);
+	verify_ids(be, &v);
+	verify_streams(be, &v);
+	pthread_rwlock_unlock(&be->lock);
+	*problems = v.problems;
+	return CAIRN_OK;
+}
+
+/* ---- Open and close ---- */
+
+/*
+ * Readers take the lock once per event, so under many busy readers a
+ * reader-preferring lock (glibc's default) could keep an append waiting
+ * indefinitely.  Where glibc offers it, prefer writers.  No thread here
+ * ever takes the read lock twice, which that mode forbids.
+ */
+static int
+lock_init(pthread_rwlock_t *lock)
+{
+	pthread_rwlockattr_t attr;
+	int err;
+
+	err = pthread_rwlockattr_init(&attr);
+	if (err != 0)
+		return err;
+#if defined(__GLIBC__)
+	pthread_rwlockattr_setkind_np(
+		&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+	err = pthread_rwlock_init(lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+	return err;
+}
+
+static cairn_status
+mem_open(const char *path, const cairn_options *opts, cairn__backend **out)
+{
+	cairn__backend *be;
+	cairn_uuid r;
+	int err;
+
+	(void)opts;
+	if (path && path[0] != '\0')
+		return cairn__error(CAIRN_INVALID_URI, 0,
+		                    "a memory store takes no path: write "
+		                    "\"memory:\", not \"memory:%.200s\"", path);
+	be = calloc(1, sizeof(*be));
+	if (be == NULL)
+		return cairn__error(CAIRN_NOMEM, 0,
+		                    "memory store: out of memory");
+	err = lock_init(&be->lock);
+	if (err != 0) {
+		free(be);
+		return cairn__error(CAIRN_NOMEM, err,
+		                    "memory store: cannot create its lock");
+	}
+	/* Without system randomness the seed is merely less secret. */
+	if (cairn_uuid_generate(&r) != CAIRN_OK)
+		memset(&r, 0, sizeof(r));
+	be->seed = mix64(load64(r.bytes) ^ (uint64_t)cairn__now_ns() ^
+	                 (uint64_t)(uintptr_t)be);
+	be->rng = mix64(load64(r.bytes + 8) ^ be->seed) | 1;
+	be->skip_level = 1;
+	be->bytes = sizeof(*be);
+	*out = be;
+	return CAIRN_OK;
+}
+
+static void
+mem_close(cairn__backend *be)
+{
+	mem_stream *s, *next;
+	uint64_t p;
+	size_t i;
+
+	if (be == NULL)
+		return;
+	for (p = 1; p <= be->head; p++)
+		free(*log_slot(be, p));
+	for (i = 0; i < be->nchunks; i++)
+		free(be->chunks[i]);
+	free(be->chunks);
+	free(be->ids.slots);
+	for (s = be->skip_head[0]; s; s = next) {
+		next = s->next[0];
+		stream_free(s);
+	}
+	free(be->streams.slots);
+	pthread_rwlock_destroy(&be->lock);
+	free(be);
+}
+
+const cairn__backend_ops cairn__memory_backend = {
+	CAIRN__BACKEND_OPS_VERSION,
+	"memory",
+	mem_open,
+	mem_close,
+	mem_append,
+	mem_read_stream,
+	mem_read_all,
+	mem_stream_version,
+	mem_head,
+	mem_list_streams,
+	mem_stats,
+	mem_verify,
+};
