@@ -153,17 +153,6 @@ index_key(uint8_t key[16], uint64_t num, uint64_t version)
 	put_be64(key + 8, version);
 }
 
-static uint64_t
-get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /*
  * Record header, little-endian on disk as in memory on the machines LMDB
  * files are portable between (LMDB files are not portable across
@@ -181,8 +170,13 @@ typedef struct record_header {
 	uint32_t meta_len;
 	uint16_t ntags;
 	uint16_t tags_len;
-	uint32_t reserved;
+	uint32_t flags;        /* RECORD_ID_GIVEN */
 } record_header;
+
+/* The caller gave the event's id: it is in the id index.  Generated ids
+ * (random, version 4) are not indexed: only a caller can repeat an id,
+ * and indexing random keys would dirty a random page per event. */
+#define RECORD_ID_GIVEN 1u
 
 _Static_assert(sizeof(record_header) == RECORD_HEADER_SIZE,
                "record header layout");
@@ -217,6 +211,7 @@ record_encode(uint8_t *out, size_t size, const cairn__write *w,
 	h.data_len = (uint32_t)ev->data_len;
 	h.meta_len = (uint32_t)ev->metadata_len;
 	h.ntags = (uint16_t)ev->ntags;
+	h.flags = ev->id ? RECORD_ID_GIVEN : 0;
 	memcpy(p, w->stream, w->stream_len);
 	p += w->stream_len;
 	*p++ = 0;
@@ -295,6 +290,15 @@ corrupt:
 	return cairn__error(CAIRN_CORRUPT, 0,
 	                    "lmdb: the record at position %llu is malformed",
 	                    (unsigned long long)pos);
+}
+
+static bool
+record_id_given(const MDB_val *v)
+{
+	record_header h;
+
+	memcpy(&h, v->mv_data, sizeof(h));
+	return (h.flags & RECORD_ID_GIVEN) != 0;
 }
 
 static bool
@@ -532,10 +536,11 @@ put_stream(MDB_txn *txn, cairn__backend *be, const char *stream, size_t len,
 	return mdb_put(txn, be->streams, &k, &v, 0);
 }
 
-/* Store one encoded event at pos and index it by stream and by id. */
+/* Store one encoded event at pos and index it by stream, and by id when
+ * the caller gave the id (id not NULL). */
 static int
 put_event(MDB_txn *txn, cairn__backend *be, uint64_t pos, const uint8_t *rec,
-          size_t len, const uint8_t id[16], uint64_t num, uint64_t version)
+          size_t len, const uint8_t *id, uint64_t num, uint64_t version)
 {
 	uint8_t ikey[16];
 	MDB_val k, v;
@@ -556,6 +561,8 @@ put_event(MDB_txn *txn, cairn__backend *be, uint64_t pos, const uint8_t *rec,
 	rc = mdb_put(txn, be->stream_index, &k, &v, MDB_NOOVERWRITE);
 	if (rc)
 		return rc == MDB_KEYEXIST ? MDB_CORRUPTED : rc;
+	if (id == NULL)
+		return 0;
 	k.mv_data = (void *)id;
 	k.mv_size = 16;
 	return mdb_put(txn, be->ids, &k, &v, MDB_NOOVERWRITE);
@@ -610,7 +617,8 @@ write_events(MDB_txn *txn, cairn__backend *be, const cairn__write *w,
 			return ENOMEM;
 		record_encode(rec, size, w, &w->events[i], &w->ids[i],
 		              sm->version, bs->now);
-		rc = put_event(txn, be, pos, rec, size, w->ids[i].bytes,
+		rc = put_event(txn, be, pos, rec, size,
+		               w->events[i].id ? w->ids[i].bytes : NULL,
 		               sm->num, sm->version);
 		if (rc)
 			return rc;
@@ -1052,8 +1060,9 @@ typedef struct lmdb_iter {
 	bool positioned;           /* the cursors sit on the last yielded */
 	bool have_txn;
 	uint64_t stream_num;
+	size_t stream_len;
+	char stream[CAIRN_STREAM_ID_MAX + 1];
 	uint64_t next;             /* next version or position to yield */
-	uint64_t last_position;    /* of the last yielded event */
 	unsigned since_renew;
 	cairn_event ev;
 	const char *tags[CAIRN_TAGS_MAX];
@@ -1117,30 +1126,42 @@ iter_renew(lmdb_iter *it)
 	return iter_open_txn(it);
 }
 
-/* The position of the next event of the stream, via the index. */
+/* True when the record v is the stream's next event: a stream's events
+ * usually sit at neighbouring positions, and then one cursor step finds
+ * the next one without a search of the index. */
+static bool
+record_is_next(const lmdb_iter *it, const MDB_val *v)
+{
+	record_header h;
+
+	if (v->mv_size < RECORD_HEADER_SIZE + it->stream_len + 1)
+		return false;
+	memcpy(&h, v->mv_data, sizeof(h));
+	return h.version == it->next && h.stream_len == it->stream_len &&
+	       memcmp((const uint8_t *)v->mv_data + RECORD_HEADER_SIZE,
+	              it->stream, it->stream_len) == 0;
+}
+
+/* Seek the stream's next event through the index. */
 static int
-stream_next_position(lmdb_iter *it, uint64_t *pos)
+stream_seek(lmdb_iter *it, MDB_val *k, MDB_val *v, uint64_t *pos)
 {
 	uint8_t key[16];
-	MDB_val k, v;
 	int rc;
 
-	if (it->positioned)
-		rc = mdb_cursor_get(it->index, &k, &v,
-		                    it->backwards ? MDB_PREV : MDB_NEXT);
-	else {
-		index_key(key, it->stream_num, it->next);
-		k.mv_data = key;
-		k.mv_size = sizeof(key);
-		rc = mdb_cursor_get(it->index, &k, &v, MDB_SET_KEY);
-	}
+	index_key(key, it->stream_num, it->next);
+	k->mv_data = key;
+	k->mv_size = sizeof(key);
+	rc = mdb_cursor_get(it->index, k, v, MDB_SET_KEY);
 	if (rc)
 		return rc;
-	if (k.mv_size != 16 || get_be64(k.mv_data) != it->stream_num ||
-	    get_be64((const uint8_t *)k.mv_data + 8) != it->next)
-		return MDB_NOTFOUND;
-	memcpy(pos, v.mv_data, sizeof(*pos));
-	return 0;
+	if (v->mv_size != sizeof(*pos))
+		return MDB_CORRUPTED;
+	memcpy(pos, v->mv_data, sizeof(*pos));
+	k->mv_data = pos;
+	k->mv_size = sizeof(*pos);
+	rc = mdb_cursor_get(it->events, k, v, MDB_SET_KEY);
+	return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
 }
 
 static cairn_status
@@ -1162,27 +1183,24 @@ lmdb_iter_next(cairn__iter *base, const cairn_event **out)
 			return st;
 	}
 	if (it->by_stream) {
-		rc = stream_next_position(it, &pos);
-		if (rc == MDB_NOTFOUND)
-			return CAIRN_DONE;
-		if (rc)
-			return lmdb_error(rc, "reading the stream index");
-		/* A stream's events usually sit at neighbouring positions:
-		 * then a cursor step beats a search from the root. */
-		if (it->positioned && pos == it->last_position +
-		                                 (it->backwards ? -1 : 1))
-			op = it->backwards ? MDB_PREV : MDB_NEXT;
-		else
-			op = MDB_SET_KEY;
-		k.mv_data = &pos;
-		k.mv_size = sizeof(pos);
-		rc = mdb_cursor_get(it->events, &k, &v, op);
-		if (rc == 0 && memcmp(k.mv_data, &pos, sizeof(pos)) != 0)
-			rc = MDB_CORRUPTED;
-		if (rc)
-			return lmdb_error(rc == MDB_NOTFOUND ? MDB_CORRUPTED
-			                                     : rc,
-			                  "an indexed event is missing");
+		rc = MDB_NOTFOUND;
+		if (it->positioned) {
+			rc = mdb_cursor_get(it->events, &k, &v,
+			                    it->backwards ? MDB_PREV : MDB_NEXT);
+			if (rc && rc != MDB_NOTFOUND)
+				return lmdb_error(rc, "reading the log");
+			if (rc == 0 && !record_is_next(it, &v))
+				rc = MDB_NOTFOUND;
+		}
+		if (rc == 0)
+			memcpy(&pos, k.mv_data, sizeof(pos));
+		else {
+			rc = stream_seek(it, &k, &v, &pos);
+			if (rc == MDB_NOTFOUND)
+				return CAIRN_DONE;
+			if (rc)
+				return lmdb_error(rc, "reading the stream index");
+		}
 	} else {
 		if (it->positioned)
 			op = it->backwards ? MDB_PREV : MDB_NEXT;
@@ -1198,6 +1216,11 @@ lmdb_iter_next(cairn__iter *base, const cairn_event **out)
 			return lmdb_error(rc, "reading the log");
 		memcpy(&pos, k.mv_data, sizeof(pos));
 	}
+	/* LMDB lays appended values out downwards in a leaf page: fetch the
+	 * records two steps ahead into the cache while this one is decoded.
+	 * A wrong guess costs nothing. */
+	__builtin_prefetch((const char *)v.mv_data - 2 * v.mv_size);
+	__builtin_prefetch((const char *)v.mv_data - 2 * v.mv_size + 64);
 	st = record_decode(&v, pos, &it->ev, it->tags);
 	if (st != CAIRN_OK)
 		return st;
@@ -1208,7 +1231,6 @@ lmdb_iter_next(cairn__iter *base, const cairn_event **out)
 		                    (unsigned long long)it->next,
 		                    (unsigned long long)it->ev.version);
 	it->positioned = true;
-	it->last_position = pos;
 	it->since_renew++;
 	if (it->by_stream)
 		it->next = it->backwards ? it->next - 1 : it->next + 1;
@@ -1269,7 +1291,7 @@ lmdb_read_stream(cairn__backend *be, const char *stream, size_t len,
                  const cairn_read_opts *opts, cairn__iter **out)
 {
 	stream_meta sm;
-	lmdb_iter *it;
+	lmdb_iter *it = NULL;
 	cairn_status st;
 	int rc;
 
@@ -1279,6 +1301,8 @@ lmdb_read_stream(cairn__backend *be, const char *stream, size_t len,
 	rc = get_stream(it->txn, be, stream, len, &sm);
 	if (rc == 0) {
 		it->stream_num = sm.num;
+		it->stream_len = len;
+		memcpy(it->stream, stream, len);
 		it->next = start_key(opts, sm.version);
 	} else if (rc == MDB_NOTFOUND)
 		it->next = 0;
@@ -1294,7 +1318,7 @@ static cairn_status
 lmdb_read_all(cairn__backend *be, const cairn_read_opts *opts,
               cairn__iter **out)
 {
-	lmdb_iter *it;
+	lmdb_iter *it = NULL;
 	uint64_t head = 0;
 	cairn_status st;
 	int rc;
@@ -1537,7 +1561,7 @@ lmdb_verify(cairn__backend *be, cairn_verify_fn fn, void *ctx,
 	cairn_event ev;
 	MDB_val k, v, k2, v2;
 	uint8_t ikey[16];
-	uint64_t pos, p2;
+	uint64_t pos, p2, given = 0;
 	cairn_status st;
 	int rc;
 
@@ -1559,10 +1583,14 @@ lmdb_verify(cairn__backend *be, cairn_verify_fn fn, void *ctx,
 		}
 		k2.mv_data = ev.id.bytes;
 		k2.mv_size = 16;
-		if (mdb_get(txn, be->ids, &k2, &v2) != 0 ||
-		    v2.mv_size != 8 || (memcpy(&p2, v2.mv_data, 8), p2 != pos))
-			vproblem(&vs, "position %llu: its id is not indexed "
-			         "to it", (unsigned long long)pos);
+		if (record_id_given(&v)) {
+			given++;
+			if (mdb_get(txn, be->ids, &k2, &v2) != 0 ||
+			    v2.mv_size != 8 ||
+			    (memcpy(&p2, v2.mv_data, 8), p2 != pos))
+				vproblem(&vs, "position %llu: its id is not "
+				         "indexed to it", (unsigned long long)pos);
+		}
 		if (get_stream(txn, be, ev.stream, ev.stream_len, &sm) != 0) {
 			vproblem(&vs, "position %llu: stream '%s' has no "
 			         "metadata", (unsigned long long)pos, ev.stream);
@@ -1586,9 +1614,10 @@ lmdb_verify(cairn__backend *be, cairn_verify_fn fn, void *ctx,
 		rc = mdb_stat(txn, be->ids, &id_stat);
 	if (rc == 0)
 		rc = mdb_stat(txn, be->stream_index, &ix_stat);
-	if (rc == 0 && id_stat.ms_entries != ev_stat.ms_entries)
-		vproblem(&vs, "the id index has %zu entries for %zu events",
-		         (size_t)id_stat.ms_entries, (size_t)ev_stat.ms_entries);
+	if (rc == 0 && id_stat.ms_entries != given)
+		vproblem(&vs, "the id index has %zu entries for %llu events "
+		         "with caller-given ids", (size_t)id_stat.ms_entries,
+		         (unsigned long long)given);
 	if (rc == 0 && ix_stat.ms_entries != ev_stat.ms_entries)
 		vproblem(&vs, "the stream index has %zu entries for %zu events",
 		         (size_t)ix_stat.ms_entries, (size_t)ev_stat.ms_entries);
@@ -1688,7 +1717,8 @@ replay_payload(MDB_txn *txn, cairn__backend *be, const uint8_t *p,
 			return rc;
 		if (ev.version != sm.version + 1)
 			return MDB_CORRUPTED;
-		rc = put_event(txn, be, pos, p, rlen, ev.id.bytes, sm.num,
+		rc = put_event(txn, be, pos, p, rlen,
+		               record_id_given(&v) ? ev.id.bytes : NULL, sm.num,
 		               ev.version);
 		if (rc)
 			return rc;

@@ -73,9 +73,11 @@ int cli_status(const struct cli *cli, cairn_status rc, const char *context,
 
 	if (why == NULL || why[0] == '\0')
 		why = cairn_status_str(rc);
-	if (context)
-		snprintf(msg, sizeof(msg), "%s: %s", context, why);
-	else
+	/* A sentence too long for one line is cut, on purpose. */
+	if (context &&
+	    snprintf(msg, sizeof(msg), "%s: %s", context, why) >= (int)sizeof(msg))
+		msg[sizeof(msg) - 1] = '\0';
+	else if (!context)
 		snprintf(msg, sizeof(msg), "%s", why);
 	emit(cli, msg);
 
