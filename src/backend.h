@@ -194,9 +194,13 @@ typedef void (*cairn__batch_fn)(void *ctx, cairn__append_req **reqs,
 
 typedef struct cairn__group {
 	pthread_mutex_t mutex;
-	pthread_cond_t cond;
+	pthread_cond_t cond;       /* a batch is done */
+	pthread_cond_t arrived;    /* a request was queued (for gathering) */
 	cairn__append_req *head, *tail;
+	size_t queued;
+	size_t last_batch;         /* requests in the previous batch */
 	bool leader_active;
+	bool gathering;
 	cairn__batch_fn commit_batch;
 	void *ctx;
 	size_t max_batch_requests;

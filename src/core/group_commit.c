@@ -8,13 +8,25 @@
  * transaction.  Requests that arrive meanwhile wait for the next leader,
  * so the batch size adapts to the load by itself: a lone writer commits
  * alone and at once, eight writers share a sync.
+ *
+ * Left at that, batches alternate in size under a steady load: the
+ * writers of one batch are still waking up when the next leader takes
+ * the queue, so it commits alone and they all land in the batch after.
+ * When the previous batch was shared, a new leader therefore waits a
+ * moment (far less than a sync) for as many requests as that batch had.
+ * A lone writer never waits.
  */
 #include "core.h"
+
+#include <time.h>
 
 /* Bounds on one shared transaction, so that a single commit's memory and
  * latency stay modest under heavy load. */
 #define GROUP_MAX_REQUESTS 1024
 #define GROUP_MAX_EVENTS 65536
+/* How long a leader waits for the writers of the last batch to come back:
+ * a fraction of one disk sync. */
+#define GROUP_GATHER_NS 150000
 
 cairn_status
 cairn__group_init(cairn__group *g, cairn__batch_fn fn, void *ctx)
@@ -25,8 +37,14 @@ cairn__group_init(cairn__group *g, cairn__batch_fn fn, void *ctx)
 		pthread_mutex_destroy(&g->mutex);
 		return cairn__error(CAIRN_NOMEM, 0, "cannot create a condition");
 	}
+	if (pthread_cond_init(&g->arrived, NULL) != 0) {
+		pthread_cond_destroy(&g->cond);
+		pthread_mutex_destroy(&g->mutex);
+		return cairn__error(CAIRN_NOMEM, 0, "cannot create a condition");
+	}
 	g->head = g->tail = NULL;
-	g->leader_active = false;
+	g->queued = g->last_batch = 0;
+	g->leader_active = g->gathering = false;
 	g->commit_batch = fn;
 	g->ctx = ctx;
 	g->max_batch_requests = GROUP_MAX_REQUESTS;
@@ -37,6 +55,7 @@ cairn__group_init(cairn__group *g, cairn__batch_fn fn, void *ctx)
 void
 cairn__group_destroy(cairn__group *g)
 {
+	pthread_cond_destroy(&g->arrived);
 	pthread_cond_destroy(&g->cond);
 	pthread_mutex_destroy(&g->mutex);
 }
@@ -54,10 +73,33 @@ take_batch(cairn__group *g, cairn__append_req **batch)
 		events += g->head->nevents;
 		batch[n++] = g->head;
 		g->head = g->head->next_in_queue;
+		g->queued--;
 	}
 	if (g->head == NULL)
 		g->tail = NULL;
 	return n;
+}
+
+/* With the mutex held: wait, briefly, for the queue to fill up to the
+ * size of the last batch. */
+static void
+gather(cairn__group *g)
+{
+	struct timespec deadline;
+
+	if (g->last_batch <= 1 || g->queued >= g->last_batch)
+		return;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_nsec += GROUP_GATHER_NS;
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
+	}
+	g->gathering = true;
+	while (g->queued < g->last_batch &&
+	       pthread_cond_timedwait(&g->arrived, &g->mutex, &deadline) == 0)
+		;
+	g->gathering = false;
 }
 
 cairn_status
@@ -74,6 +116,9 @@ cairn__group_submit(cairn__group *g, cairn__append_req *req)
 	else
 		g->head = req;
 	g->tail = req;
+	g->queued++;
+	if (g->gathering)
+		pthread_cond_signal(&g->arrived);
 
 	while (!req->done) {
 		if (g->leader_active) {
@@ -81,7 +126,9 @@ cairn__group_submit(cairn__group *g, cairn__append_req *req)
 			continue;
 		}
 		g->leader_active = true;
+		gather(g);
 		n = take_batch(g, batch);
+		g->last_batch = n;
 		pthread_mutex_unlock(&g->mutex);
 
 		g->commit_batch(g->ctx, batch, n);
