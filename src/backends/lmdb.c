@@ -15,9 +15,9 @@
  * pointers into the memory map: nothing is copied on the read path.
  *
  * Writers share transactions through the core's group commit: the leader
- * commits every queued request in one write transaction, each request in
- * a nested transaction of its own so that one request's failure rolls
- * back only that request.
+ * commits every queued request in one write transaction, checking each
+ * request before it writes anything, so that one request's conflict
+ * leaves no trace and fails no other request.
  *
  * The map grows by itself.  Growing means unmapping, which no reader may
  * see: every live read transaction is counted through a gate, and a
@@ -632,10 +632,11 @@ write_events(MDB_txn *txn, cairn__backend *be, const cairn__write *w,
 #define STACK_METAS 16
 
 /*
- * Apply one request inside txn (its own nested transaction).  Returns an
- * LMDB code for failures that must abort the whole batch (map full,
- * I/O); request-level outcomes (conflict, repeat) are left in
- * req->status with 0 returned.
+ * Apply one request inside the batch's transaction.  Every check that
+ * can refuse a request (repeat, conflict) comes before its first write,
+ * so a refused request leaves nothing behind; a failure after that (map
+ * full, I/O, memory) returns its code and must abort the whole batch.
+ * Request-level outcomes are left in req->status with 0 returned.
  */
 static int
 apply_request(MDB_txn *txn, cairn__backend *be, cairn__append_req *req,
@@ -644,7 +645,6 @@ apply_request(MDB_txn *txn, cairn__backend *be, cairn__append_req *req,
 	stream_meta metas_stack[STACK_METAS], *metas = metas_stack;
 	cairn_append_result *res = req->result;
 	lookup_ctx lc = {txn, be};
-	batch_state saved = *bs;
 	cairn_status st;
 	size_t wi;
 	int rc = 0;
@@ -686,13 +686,6 @@ apply_request(MDB_txn *txn, cairn__backend *be, cairn__append_req *req,
 			metas[wi].created_ns = bs->now;
 		}
 		rc = write_events(txn, be, &req->writes[wi], &metas[wi], bs);
-		if (rc == ENOMEM) {
-			cairn__req_error(req, CAIRN_NOMEM, ENOMEM,
-			                 "out of memory");
-			rc = 0;
-			*bs = saved;
-			goto out;
-		}
 		if (rc)
 			goto out;
 	}
@@ -700,8 +693,6 @@ apply_request(MDB_txn *txn, cairn__backend *be, cairn__append_req *req,
 	res->version = metas[0].version;
 	req->status = CAIRN_OK;
 out:
-	if (rc)
-		*bs = saved;
 	if (metas != metas_stack)
 		free(metas);
 	return rc;
@@ -907,8 +898,8 @@ wal_make_room(cairn__backend *be, MDB_txn *txn, uint64_t lsn,
 static void fail_batch(cairn__append_req **reqs, size_t n, int rc);
 
 /*
- * Commit one batch: one write transaction, each request in a nested
- * transaction so that a request that fails leaves no trace; then the
+ * Commit one batch: one write transaction for all its requests (see
+ * apply_request for why a refused request leaves no trace); then the
  * batch's log record, synced; then the commit.  Returns 0, or the code
  * that failed the whole transaction (the requests are then still pending
  * and the caller decides: grow the map and retry, split, or fail them).
@@ -919,8 +910,8 @@ try_commit(cairn__backend *be, cairn__append_req **reqs, size_t n)
 	uint64_t lsn = 0, offset = 0;
 	bool logged = false;
 	batch_state bs;
-	MDB_txn *txn, *child;
-	size_t i, mark;
+	MDB_txn *txn;
+	size_t i;
 	int rc;
 
 	rc = mdb_txn_begin(be->env, NULL, 0, &txn);
@@ -944,18 +935,7 @@ try_commit(cairn__backend *be, cairn__append_req **reqs, size_t n)
 		reqs[i]->status = CAIRN_OK;
 		reqs[i]->message[0] = 0;
 		memset(reqs[i]->result, 0, sizeof(*reqs[i]->result));
-		mark = be->wbuf_len;
-		rc = mdb_txn_begin(be->env, txn, 0, &child);
-		if (rc)
-			goto fail;
-		rc = apply_request(child, be, reqs[i], &bs);
-		if (rc == 0 && reqs[i]->status == CAIRN_OK &&
-		    !reqs[i]->result->idempotent)
-			rc = mdb_txn_commit(child);
-		else {
-			mdb_txn_abort(child);
-			be->wbuf_len = mark;
-		}
+		rc = apply_request(txn, be, reqs[i], &bs);
 		if (rc)
 			goto fail;
 	}
