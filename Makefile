@@ -2,10 +2,11 @@
 # Debian machine: they install what is missing, build, and run.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build run test test-asan bench install clean
+.PHONY: all deps build run test test-asan test-tsan bench install clean
 
 all: build
 
@@ -29,6 +30,14 @@ test-asan: deps
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	@cd $(ASAN_BUILD) && CAIRN_SKIP_BIG=1 ctest --output-on-failure -j $(JOBS)
 
+# The concurrency tests once more under ThreadSanitizer.
+test-tsan: deps
+	@cmake -S . -B $(TSAN_BUILD) -DCAIRN_TSAN=ON \
+	    -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@cmake --build $(TSAN_BUILD) -j $(JOBS)
+	@cd $(TSAN_BUILD) && CAIRN_TEST_FILTER='*concurrent*' \
+	    ctest --output-on-failure -L conformance
+
 bench: build
 	@$(BUILD)/cairn-bench
 
@@ -36,4 +45,4 @@ install: build
 	@cmake --install $(BUILD)
 
 clean:
-	@rm -rf $(BUILD) $(ASAN_BUILD)
+	@rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
