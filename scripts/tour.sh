@@ -3,7 +3,11 @@
 set -e
 CAIRN=${1:-build/cairn}
 export CAIRN_STORE=${CAIRN_STORE:-lmdb:./cairn-data}
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then
+	step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+else
+	step() { printf '\n$ %s\n' "$*"; }
+fi
 run() { step "$*"; "$@"; }
 
 echo "cairn tour -- store: $CAIRN_STORE"
