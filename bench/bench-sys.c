@@ -188,8 +188,8 @@ print_block_device(const char *dev)
 {
 	const char *name = strrchr(dev, '/');
 	char path[PATH_MAX], rot[32], wc[64];
-	static const char *const dirs[] = { "/sys/class/block/%s/queue/%s",
-	                                    "/sys/class/block/%s/../queue/%s" };
+	static const char *const dirs[] = {"/sys/class/block/%s/queue/%s",
+	                                   "/sys/class/block/%s/../queue/%s"};
 	size_t i;
 
 	if (strncmp(dev, "/dev/", 5) != 0 || name == NULL)
@@ -214,7 +214,7 @@ static void
 print_filesystem(const char *dir)
 {
 	char real[PATH_MAX], best_dir[PATH_MAX] = "", best_dev[PATH_MAX] = "",
-	     best_type[64] = "", best_opts[512] = "";
+	                     best_type[64] = "", best_opts[512] = "";
 	size_t best_len = 0;
 	struct mntent *me;
 	struct statfs sf;

@@ -32,10 +32,10 @@ void bench_print_machine(const char *dir);
 /* The process's memory as /proc/self/status states it, in KiB; -1 for a
  * field that could not be read. */
 struct bench_mem {
-	long rss_anon_kib;         /* anonymous resident memory: heap, stacks */
-	long rss_file_kib;         /* resident file-backed mappings (mmap) */
-	long vm_rss_kib;           /* all resident memory */
-	long vm_hwm_kib;           /* peak of vm_rss since start or reset */
+	long rss_anon_kib; /* anonymous resident memory: heap, stacks */
+	long rss_file_kib; /* resident file-backed mappings (mmap) */
+	long vm_rss_kib;   /* all resident memory */
+	long vm_hwm_kib;   /* peak of vm_rss since start or reset */
 };
 
 /* Fill *m without allocating (so the reading does not disturb what it
@@ -53,7 +53,7 @@ struct bench_disk {
 	unsigned prealloc_n;         /* iterations actually timed */
 	double grow_syncs_per_s;     /* 4 KiB append + fdatasync */
 	unsigned grow_n;
-	double seq_mib_per_s;        /* 256 MiB in 1 MiB writes + fdatasync */
+	double seq_mib_per_s; /* 256 MiB in 1 MiB writes + fdatasync */
 };
 
 /* Run the three measurements with temporary files in dir (removed

@@ -27,27 +27,27 @@
 #include <string.h>
 #include <strings.h>
 
-#define PAYLOAD_SIZE 256           /* bytes of JSON per event */
-#define PAYLOAD_POOL 1024          /* distinct payloads, built before timing */
+#define PAYLOAD_SIZE 256  /* bytes of JSON per event */
+#define PAYLOAD_POOL 1024 /* distinct payloads, built before timing */
 #define NAME_LEN 32
-#define URI_MAX (PATH_MAX + 32)    /* "lmdb:" DIR "/" name */
-#define NSTREAMS 1000              /* streams of W1, W2, W4, W5 */
+#define URI_MAX (PATH_MAX + 32) /* "lmdb:" DIR "/" name */
+#define NSTREAMS 1000           /* streams of W1, W2, W4, W5 */
 
 #define W1_APPENDS 20000
-#define W1_TARGET_FRACTION 0.90    /* of the preallocated fdatasync loop */
+#define W1_TARGET_FRACTION 0.90 /* of the preallocated fdatasync loop */
 #define W1C_THREADS 8
 #define W1C_STREAMS_PER_THREAD (NSTREAMS / W1C_THREADS)
 #define W1C_APPENDS_PER_THREAD (W1_APPENDS / W1C_THREADS)
-#define W1C_TARGET_FACTOR 5.0      /* times W1 */
+#define W1C_TARGET_FACTOR 5.0 /* times W1 */
 #define W2_BATCH 100
 #define W2_EVENTS 1000000u
-#define W2_TARGET 500000.0         /* events/s */
+#define W2_TARGET 500000.0 /* events/s */
 #define W3_EVENTS 1000000u
 #define W3_BIG_EVENTS 10000000u
-#define W3_TARGET 6000000.0        /* events/s */
+#define W3_TARGET 6000000.0 /* events/s */
 #define W3_RSS_TARGET_KIB (16L * 1024L)
 #define W4_EVENTS 1000000u
-#define W4_TARGET 8000000.0        /* events/s */
+#define W4_TARGET 8000000.0 /* events/s */
 #define W5_GROUPS 1000
 #define W5_GROUP_CALLS 1000
 #define W5_WARMUP_CALLS 10000
@@ -59,26 +59,24 @@
 #define LOAD_RUN 100u              /* events per stream per setup write */
 #define LOAD_STREAMS_PER_CALL 100u /* writes per setup append_multi */
 
-enum workload { WL_DISK, WL_W1, WL_W1C, WL_W2, WL_W3, WL_W4, WL_W5,
-	        WL_COUNT };
-static const char *const workload_names[WL_COUNT] = {
-	"DISK", "W1", "W1c", "W2", "W3", "W4", "W5"
-};
+enum workload { WL_DISK, WL_W1, WL_W1C, WL_W2, WL_W3, WL_W4, WL_W5, WL_COUNT };
+static const char *const workload_names[WL_COUNT] = {"DISK", "W1", "W1c", "W2",
+                                                     "W3",   "W4", "W5"};
 
 enum verdict { V_FAIL = 0, V_PASS = 1, V_NA = 2 };
 
 struct bench {
 	char dir[PATH_MAX];
-	const char *backend;       /* "lmdb" or "memory" */
+	const char *backend; /* "lmdb" or "memory" */
 	int big;
 	int verify;
-	unsigned only;             /* bit (1 << workload) per selected one */
+	unsigned only; /* bit (1 << workload) per selected one */
 	struct bench_disk disk;
 	int have_disk;
-	double w1_rate;            /* 0 when W1 did not run */
-	int w2_kept;               /* DIR/w2 holds W2's complete store */
-	int failed;                /* a target was missed */
-	int errors;                /* a workload could not complete */
+	double w1_rate; /* 0 when W1 did not run */
+	int w2_kept;    /* DIR/w2 holds W2's complete store */
+	int failed;     /* a target was missed */
+	int errors;     /* a workload could not complete */
 };
 
 static unsigned char payloads[PAYLOAD_POOL][PAYLOAD_SIZE];
@@ -96,9 +94,9 @@ static cairn_new_event load_events[LOAD_BATCH];
 static void
 make_payload(unsigned char *out, unsigned i)
 {
-	static const char *const currencies[] = { "EUR", "USD", "GBP" };
-	static const char *const channels[] = { "web", "mobile", "branch",
-		                                "api" };
+	static const char *const currencies[] = {"EUR", "USD", "GBP"};
+	static const char *const channels[] = {"web", "mobile", "branch",
+	                                       "api"};
 	char buf[PAYLOAD_SIZE + 1];
 	int n;
 
@@ -107,8 +105,8 @@ make_payload(unsigned char *out, unsigned i)
 	             "\"currency\":\"%s\",\"reference\":\"inv-2024-%06u\","
 	             "\"channel\":\"%s\",\"at\":\"2024-05-%02uT%02u:%02u:"
 	             "%02uZ\",\"memo\":\"",
-	             i % NSTREAMS, (i * 7919u) % 100000u, currencies[i % 3],
-	             i, channels[i % 4], 1 + i % 28, i % 24, i % 60,
+	             i % NSTREAMS, (i * 7919u) % 100000u, currencies[i % 3], i,
+	             channels[i % 4], 1 + i % 28, i % 24, i % 60,
 	             (i * 7u) % 60);
 	if (n < 0 || n > PAYLOAD_SIZE - 2)
 		abort(); /* the template above is fixed; cannot happen */
@@ -155,9 +153,8 @@ want(const struct bench *b, enum workload w)
 }
 
 /* One result line: workload, backend, the body, the verdict. */
-static void
-result(struct bench *b, const char *w, enum verdict v, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+static void result(struct bench *b, const char *w, enum verdict v,
+                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static void
 result(struct bench *b, const char *w, enum verdict v, const char *fmt, ...)
@@ -171,15 +168,16 @@ result(struct bench *b, const char *w, enum verdict v, const char *fmt, ...)
 	if (v == V_FAIL)
 		b->failed = 1;
 	printf("%-6s %-7s %s  %s\n", w, b->backend, body,
-	       v == V_PASS ? "PASS" : v == V_FAIL ? "FAIL" : "N/A");
+	       v == V_PASS   ? "PASS"
+	       : v == V_FAIL ? "FAIL"
+	                     : "N/A");
 	fflush(stdout);
 }
 
 /* The result line of a workload that could not complete; the cairn
  * detail must be read before any other cairn call. */
-static int
-error_line(struct bench *b, const char *w, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static int error_line(struct bench *b, const char *w, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
 
 static int
 error_line(struct bench *b, const char *w, const char *fmt, ...)
@@ -197,8 +195,7 @@ error_line(struct bench *b, const char *w, const char *fmt, ...)
 }
 
 static int
-cairn_error(struct bench *b, const char *w, const char *what,
-            cairn_status rc)
+cairn_error(struct bench *b, const char *w, const char *what, cairn_status rc)
 {
 	return error_line(b, w, "%s: %s: %s", what, cairn_status_str(rc),
 	                  cairn_last_error());
@@ -292,8 +289,8 @@ store_done(struct bench *b, const char *name, cairn_store *st, int keep)
 /* Untimed: append to one stream, LOAD_BATCH events per call, until it
  * holds `to` events (it holds *version now). */
 static int
-load_stream(struct bench *b, const char *w, cairn_store *st,
-            const char *stream, uint64_t *version, uint64_t to)
+load_stream(struct bench *b, const char *w, cairn_store *st, const char *stream,
+            uint64_t *version, uint64_t to)
 {
 	cairn_append_result res;
 	cairn_status rc;
@@ -378,7 +375,8 @@ run_disk(struct bench *b)
 	struct bench_disk *d = &b->disk;
 
 	printf("# DISK: 4 KiB pwrite+fdatasync loops and a 256 MiB "
-	       "sequential write in %s\n", b->dir);
+	       "sequential write in %s\n",
+	       b->dir);
 	fflush(stdout);
 	if (bench_disk_measure(b->dir, d) != 0) {
 		b->errors = 1;
@@ -406,7 +404,7 @@ run_disk(struct bench *b)
 static int
 w1_appends(struct bench *b, cairn_store *st, double *lat, double *secs)
 {
-	uint64_t versions[NSTREAMS] = { 0 };
+	uint64_t versions[NSTREAMS] = {0};
 	cairn_append_result res;
 	cairn_new_event ev;
 	cairn_status rc;
@@ -426,8 +424,10 @@ w1_appends(struct bench *b, cairn_store *st, double *lat, double *secs)
 		if (rc != CAIRN_OK)
 			return cairn_error(b, "W1", "cairn_append", rc);
 		if (res.version != versions[s] + 1)
-			return error_line(b, "W1", "%s: version %llu after "
-			                  "append at %llu", stream_names[s],
+			return error_line(b, "W1",
+			                  "%s: version %llu after "
+			                  "append at %llu",
+			                  stream_names[s],
 			                  (unsigned long long)res.version,
 			                  (unsigned long long)versions[s]);
 		versions[s]++;
@@ -448,7 +448,8 @@ w1_remeasure(struct bench *b, double rate)
 	    bench_disk_prealloc(b->dir, &again) != 0)
 		return;
 	printf("# W1: sync loop re-measured after W1: %.0f syncs/s "
-	       "(W1 = %.1f%% of it)\n", again.prealloc_syncs_per_s,
+	       "(W1 = %.1f%% of it)\n",
+	       again.prealloc_syncs_per_s,
 	       100.0 * rate / again.prealloc_syncs_per_s);
 }
 
@@ -482,17 +483,20 @@ run_w1(struct bench *b)
 	       "latency p50=%.0f us p99=%.0f us; cpu %.2f s\n",
 	       W1_APPENDS, NSTREAMS, secs, p50, p99, cpu0);
 	if (!b->have_disk) {
-		result(b, "W1", V_NA, "events/s=%.0f  (no disk baseline)  "
-		       "target>=%.0f%% of fdatasync loop", rate,
-		       W1_TARGET_FRACTION * 100);
+		result(b, "W1", V_NA,
+		       "events/s=%.0f  (no disk baseline)  "
+		       "target>=%.0f%% of fdatasync loop",
+		       rate, W1_TARGET_FRACTION * 100);
 		goto out;
 	}
 	w1_remeasure(b, rate);
 	pct = 100.0 * rate / b->disk.prealloc_syncs_per_s;
-	v = rate >= W1_TARGET_FRACTION * b->disk.prealloc_syncs_per_s
-	            ? V_PASS : V_FAIL;
-	result(b, "W1", v, "events/s=%.0f  (%.1f%% of fdatasync loop)  "
-	       "target>=%.0f%%", rate, pct, W1_TARGET_FRACTION * 100);
+	v = rate >= W1_TARGET_FRACTION * b->disk.prealloc_syncs_per_s ? V_PASS
+	                                                              : V_FAIL;
+	result(b, "W1", v,
+	       "events/s=%.0f  (%.1f%% of fdatasync loop)  "
+	       "target>=%.0f%%",
+	       rate, pct, W1_TARGET_FRACTION * 100);
 out:
 	free(lat);
 }
@@ -504,14 +508,14 @@ out:
 struct w1c_gate {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int open;                  /* 1: go; -1: give up */
+	int open; /* 1: go; -1: give up */
 };
 
 struct w1c_thread {
 	struct w1c_gate *gate;
 	cairn_store *st;
 	unsigned t;
-	double *lat;               /* W1C_APPENDS_PER_THREAD latencies */
+	double *lat; /* W1C_APPENDS_PER_THREAD latencies */
 	int ok;
 	char err[768];
 };
@@ -520,7 +524,7 @@ static void *
 w1c_main(void *arg)
 {
 	struct w1c_thread *a = arg;
-	uint64_t versions[W1C_STREAMS_PER_THREAD] = { 0 };
+	uint64_t versions[W1C_STREAMS_PER_THREAD] = {0};
 	cairn_append_result res;
 	cairn_new_event ev;
 	cairn_status rc;
@@ -559,11 +563,10 @@ w1c_main(void *arg)
 /* Start the threads, open the gate, time until the last one is joined.
  * Returns 0 when every thread completed all of its appends. */
 static int
-w1c_run_threads(struct bench *b, cairn_store *st, double *lat,
-                double *secs)
+w1c_run_threads(struct bench *b, cairn_store *st, double *lat, double *secs)
 {
-	struct w1c_gate gate = { PTHREAD_MUTEX_INITIALIZER,
-		                 PTHREAD_COND_INITIALIZER, 0 };
+	struct w1c_gate gate = {PTHREAD_MUTEX_INITIALIZER,
+	                        PTHREAD_COND_INITIALIZER, 0};
 	struct w1c_thread th[W1C_THREADS];
 	pthread_t tid[W1C_THREADS];
 	unsigned i, started = 0;
@@ -626,8 +629,10 @@ run_w1c(struct bench *b)
 	       secs, quantile(lat, total, 0.50) * 1e6,
 	       quantile(lat, total, 0.99) * 1e6, cpu0);
 	if (b->w1_rate <= 0) {
-		result(b, "W1c", V_NA, "events/s=%.0f  (W1 not run)  "
-		       "target>=%.0fx W1", rate, W1C_TARGET_FACTOR);
+		result(b, "W1c", V_NA,
+		       "events/s=%.0f  (W1 not run)  "
+		       "target>=%.0fx W1",
+		       rate, W1C_TARGET_FACTOR);
 		goto out;
 	}
 	result(b, "W1c",
@@ -645,7 +650,7 @@ out:
 static int
 w2_appends(struct bench *b, cairn_store *st, double *lat, double *secs)
 {
-	uint64_t versions[NSTREAMS] = { 0 };
+	uint64_t versions[NSTREAMS] = {0};
 	cairn_append_result res;
 	cairn_status rc;
 	double t0;
@@ -665,11 +670,13 @@ w2_appends(struct bench *b, cairn_store *st, double *lat, double *secs)
 		if (res.version != versions[s] + W2_BATCH ||
 		    res.last_position - res.first_position != W2_BATCH - 1)
 			return error_line(
-				b, "W2", "%s: append returned version %llu "
-				"positions %llu..%llu", stream_names[s],
-				(unsigned long long)res.version,
-				(unsigned long long)res.first_position,
-				(unsigned long long)res.last_position);
+			        b, "W2",
+			        "%s: append returned version %llu "
+			        "positions %llu..%llu",
+			        stream_names[s],
+			        (unsigned long long)res.version,
+			        (unsigned long long)res.first_position,
+			        (unsigned long long)res.last_position);
 		versions[s] += W2_BATCH;
 	}
 	*secs = bench_now() - t0;
@@ -742,7 +749,8 @@ run_w2(struct bench *b)
 	       quantile(lat, nappends, 0.99) * 1e6, cpu0);
 	if (lmdb)
 		printf("# W2: store kept: %s  (check it: cairn --store %s "
-		       "verify)\n", uri, uri);
+		       "verify)\n",
+		       uri, uri);
 	result(b, "W2", rate >= W2_TARGET ? V_PASS : V_FAIL,
 	       "events/s=%.0f  (%d-event appends)  target>=%.0f", rate,
 	       W2_BATCH, W2_TARGET);
@@ -758,10 +766,10 @@ out:
 
 struct read_pass {
 	double secs;
-	uint64_t sum;              /* over payload bytes: keeps the work real */
-	long anon_growth_kib;      /* peak RssAnon during the pass - before */
-	long hwm_growth_kib;       /* VmHWM after - VmRSS before; -1: unknown */
-	long rss_file_kib;         /* RssFile at the end (mapped store pages) */
+	uint64_t sum;         /* over payload bytes: keeps the work real */
+	long anon_growth_kib; /* peak RssAnon during the pass - before */
+	long hwm_growth_kib;  /* VmHWM after - VmRSS before; -1: unknown */
+	long rss_file_kib;    /* RssFile at the end (mapped store pages) */
 };
 
 /* A byte from the middle of the payload, so that reading it is real. */
@@ -776,8 +784,8 @@ touch(const void *data, size_t len)
  * RssAnon every RSS_SAMPLE_EVERY events and at the end (before the
  * iterator is freed). */
 static int
-read_pass(struct bench *b, const char *w, cairn_store *st,
-          const char *stream, uint64_t expect, struct read_pass *p)
+read_pass(struct bench *b, const char *w, cairn_store *st, const char *stream,
+          uint64_t expect, struct read_pass *p)
 {
 	struct bench_mem m0, m;
 	cairn_iter *it = NULL;
@@ -796,8 +804,10 @@ read_pass(struct bench *b, const char *w, cairn_store *st,
 	rc = stream != NULL ? cairn_read_stream(st, stream, NULL, &it)
 	                    : cairn_read_all(st, NULL, &it);
 	if (rc != CAIRN_OK)
-		return cairn_error(b, w, stream != NULL ? "cairn_read_stream"
-		                                        : "cairn_read_all", rc);
+		return cairn_error(b, w,
+		                   stream != NULL ? "cairn_read_stream"
+		                                  : "cairn_read_all",
+		                   rc);
 	while ((rc = cairn_iter_next(it, &e)) == CAIRN_ROW) {
 		order = stream != NULL ? e->version : e->position;
 		n++;
@@ -818,8 +828,10 @@ read_pass(struct bench *b, const char *w, cairn_store *st,
 	if (rc != CAIRN_DONE && rc != CAIRN_ROW)
 		return -1;
 	if (rc == CAIRN_ROW)
-		return error_line(b, w, "event %llu out of order (%s %llu "
-		                  "after %llu)", (unsigned long long)n,
+		return error_line(b, w,
+		                  "event %llu out of order (%s %llu "
+		                  "after %llu)",
+		                  (unsigned long long)n,
 		                  stream != NULL ? "version" : "position",
 		                  (unsigned long long)order,
 		                  (unsigned long long)last);
@@ -828,8 +840,7 @@ read_pass(struct bench *b, const char *w, cairn_store *st,
 		                  (unsigned long long)n,
 		                  (unsigned long long)expect);
 	p->sum = sum;
-	p->anon_growth_kib = m0.rss_anon_kib >= 0 ? peak - m0.rss_anon_kib
-	                                          : -1;
+	p->anon_growth_kib = m0.rss_anon_kib >= 0 ? peak - m0.rss_anon_kib : -1;
 	p->hwm_growth_kib = hwm_reset ? m.vm_hwm_kib - m0.vm_rss_kib : -1;
 	p->rss_file_kib = m.rss_file_kib;
 	return 0;
@@ -839,14 +850,14 @@ read_pass(struct bench *b, const char *w, cairn_store *st,
  * (it pays for mapping the pages), the worst RSS growth counts. */
 struct read_summary {
 	double median_rate, first_rate, best_rate;
-	long anon_growth_kib;      /* max over the passes */
-	long hwm_growth_kib;       /* first pass */
+	long anon_growth_kib; /* max over the passes */
+	long hwm_growth_kib;  /* first pass */
 	uint64_t sum;
 };
 
 static int
-read_passes(struct bench *b, const char *w, cairn_store *st,
-            const char *stream, uint64_t expect, struct read_summary *s)
+read_passes(struct bench *b, const char *w, cairn_store *st, const char *stream,
+            uint64_t expect, struct read_summary *s)
 {
 	struct read_pass p;
 	double rates[READ_PASSES];
@@ -868,8 +879,8 @@ read_passes(struct bench *b, const char *w, cairn_store *st,
 			s->anon_growth_kib = p.anon_growth_kib;
 		s->sum += p.sum;
 		printf("# %s: pass %d: %llu events in %.3f s (%.0f/s), RssAnon "
-		       "+%.1fMiB, VmHWM %s, RssFile %.0fMiB\n", w, i + 1,
-		       (unsigned long long)expect, p.secs, rates[i],
+		       "+%.1fMiB, VmHWM %s, RssFile %.0fMiB\n",
+		       w, i + 1, (unsigned long long)expect, p.secs, rates[i],
 		       mib(p.anon_growth_kib),
 		       mib_growth(p.hwm_growth_kib, hwm, sizeof(hwm)),
 		       mib(p.rss_file_kib));
@@ -892,8 +903,7 @@ w3_measure(struct bench *b, const char *w, cairn_store *st, uint64_t n)
 
 	if (read_passes(b, w, st, "ledger-1", n, &s) != 0)
 		return -1;
-	if (s.median_rate < W3_TARGET ||
-	    s.anon_growth_kib > W3_RSS_TARGET_KIB)
+	if (s.median_rate < W3_TARGET || s.anon_growth_kib > W3_RSS_TARGET_KIB)
 		v = V_FAIL;
 	else
 		v = s.anon_growth_kib < 0 ? V_NA : V_PASS;
@@ -928,11 +938,12 @@ run_w3(struct bench *b)
 	if (w3_measure(b, "W3", st, W3_EVENTS) != 0 || !b->big)
 		goto out;
 	t0 = bench_now();
-	if (load_stream(b, "W3-10M", st, "ledger-1", &version,
-	                W3_BIG_EVENTS) != 0)
+	if (load_stream(b, "W3-10M", st, "ledger-1", &version, W3_BIG_EVENTS) !=
+	    0)
 		goto out;
 	printf("# W3-10M: grew the stream to %u events in %.2f s "
-	       "(untimed)\n", W3_BIG_EVENTS, bench_now() - t0);
+	       "(untimed)\n",
+	       W3_BIG_EVENTS, bench_now() - t0);
 	w3_measure(b, "W3-10M", st, W3_BIG_EVENTS);
 out:
 	store_done(b, "w3", st, 0);
@@ -945,25 +956,25 @@ out:
 static void
 run_w4(struct bench *b)
 {
-	uint64_t versions[NSTREAMS] = { 0 };
+	uint64_t versions[NSTREAMS] = {0};
 	struct read_summary s;
 	cairn_store *st;
 	char uri[URI_MAX];
 	const char *name = b->w2_kept ? "w2" : "w4";
 	double t0;
 
-	if (store_open(b, "W4", name, !b->w2_kept, &st, uri,
-	               sizeof(uri)) != 0)
+	if (store_open(b, "W4", name, !b->w2_kept, &st, uri, sizeof(uri)) != 0)
 		return;
 	if (b->w2_kept) {
 		printf("# W4: reading W2's store %s\n", uri);
 	} else {
 		t0 = bench_now();
-		if (load_streams(b, "W4", st, versions,
-		                 W4_EVENTS / NSTREAMS) != 0)
+		if (load_streams(b, "W4", st, versions, W4_EVENTS / NSTREAMS) !=
+		    0)
 			goto out;
 		printf("# W4: wrote %u events in %d streams in %.2f s "
-		       "(untimed)\n", W4_EVENTS, NSTREAMS, bench_now() - t0);
+		       "(untimed)\n",
+		       W4_EVENTS, NSTREAMS, bench_now() - t0);
 	}
 	if (check_head(b, "W4", st, W4_EVENTS) != 0 ||
 	    read_passes(b, "W4", st, NULL, W4_EVENTS, &s) != 0)
@@ -972,8 +983,8 @@ run_w4(struct bench *b)
 	       (unsigned long long)s.sum, s.best_rate);
 	result(b, "W4", s.median_rate >= W4_TARGET ? V_PASS : V_FAIL,
 	       "events/s=%.0f  (median of %d passes, first %.0f)  "
-	       "target>=%.0f", s.median_rate, READ_PASSES, s.first_rate,
-	       W4_TARGET);
+	       "target>=%.0f",
+	       s.median_rate, READ_PASSES, s.first_rate, W4_TARGET);
 out:
 	store_done(b, name, st, b->w2_kept);
 }
@@ -1009,9 +1020,10 @@ w5_measure(struct bench *b, cairn_store *st, uint64_t expect,
 				return cairn_error(b, "W5",
 				                   "cairn_stream_version", rc);
 			if (v != expect)
-				return error_line(b, "W5", "%s: version %llu,"
-				                  " expected %llu", stream,
-				                  (unsigned long long)v,
+				return error_line(b, "W5",
+				                  "%s: version %llu,"
+				                  " expected %llu",
+				                  stream, (unsigned long long)v,
 				                  (unsigned long long)expect);
 		}
 		if (g >= 0)
@@ -1028,9 +1040,9 @@ w5_measure(struct bench *b, cairn_store *st, uint64_t expect,
 static void
 run_w5(struct bench *b)
 {
-	static const uint64_t sizes[] = { 10000, 100000, 1000000 };
+	static const uint64_t sizes[] = {10000, 100000, 1000000};
 	enum { NSIZES = sizeof(sizes) / sizeof(sizes[0]) };
-	uint64_t versions[NSTREAMS] = { 0 };
+	uint64_t versions[NSTREAMS] = {0};
 	struct w5_point pts[NSIZES];
 	cairn_store *st;
 	char uri[URI_MAX];
@@ -1055,8 +1067,7 @@ run_w5(struct bench *b)
 	       "ns/call=%.0f  (median, %llu events; p99 of group means %.0f)"
 	       "  10k=%.0f  100k=%.0f  target<=%.0fns",
 	       pts[2].median_ns, (unsigned long long)pts[2].events,
-	       pts[2].p99_ns, pts[0].median_ns, pts[1].median_ns,
-	       W5_TARGET_NS);
+	       pts[2].p99_ns, pts[0].median_ns, pts[1].median_ns, W5_TARGET_NS);
 out:
 	store_done(b, "w5", st, 0);
 }
@@ -1099,8 +1110,10 @@ parse_only(const char *list, unsigned *out)
 			    strncasecmp(p, workload_names[w], len) == 0)
 				break;
 		if (w == WL_COUNT) {
-			fprintf(stderr, "cairn-bench: unknown workload "
-			        "\"%.*s\"\n", (int)len, p);
+			fprintf(stderr,
+			        "cairn-bench: unknown workload "
+			        "\"%.*s\"\n",
+			        (int)len, p);
 			return -1;
 		}
 		*out |= 1u << w;
@@ -1202,7 +1215,8 @@ main(int argc, char **argv)
 	       CAIRN_VERSION_STRING, b.backend, b.dir, b.big ? " --big" : "");
 	bench_print_machine(b.dir);
 	printf("# payload: %d-byte JSON objects; durability: cairn_options "
-	       "defaults (durable)\n", PAYLOAD_SIZE);
+	       "defaults (durable)\n",
+	       PAYLOAD_SIZE);
 	fflush(stdout);
 
 	if (want(&b, WL_DISK) || want(&b, WL_W1))

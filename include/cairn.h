@@ -95,21 +95,23 @@ extern "C" {
  * New codes are only ever added last; no code is ever renumbered.
  * ------------------------------------------------------------------------ */
 typedef enum cairn_status {
-	CAIRN_OK = 0,              /* success */
-	CAIRN_ROW = 1,             /* an iterator produced an item */
-	CAIRN_DONE = 2,            /* an iterator is exhausted */
-	CAIRN_CONFLICT = 3,        /* expected version did not match; nothing written */
-	CAIRN_NOT_FOUND = 4,       /* the named thing does not exist */
-	CAIRN_INVALID = 5,         /* a NULL, out-of-range or inconsistent argument */
-	CAIRN_TOO_LARGE = 6,       /* an event or a batch is over the size limit */
-	CAIRN_IO = 7,              /* the storage engine or the OS failed */
-	CAIRN_CORRUPT = 8,         /* a stored record failed its checks */
-	CAIRN_NOMEM = 9,           /* out of memory */
-	CAIRN_TIMEOUT = 10,        /* a wait ran out */
-	CAIRN_CLOSED = 11,         /* the object was closed */
-	CAIRN_REJECTED = 12,       /* a command's decision rejected it */
-	CAIRN_RETRIES_EXHAUSTED = 13, /* conflicts persisted past the retry policy */
-	CAIRN_UNSUPPORTED = 14,    /* the backend does not offer this operation */
+	CAIRN_OK = 0,   /* success */
+	CAIRN_ROW = 1,  /* an iterator produced an item */
+	CAIRN_DONE = 2, /* an iterator is exhausted */
+	CAIRN_CONFLICT =
+	        3, /* expected version did not match; nothing written */
+	CAIRN_NOT_FOUND = 4, /* the named thing does not exist */
+	CAIRN_INVALID = 5,   /* a NULL, out-of-range or inconsistent argument */
+	CAIRN_TOO_LARGE = 6, /* an event or a batch is over the size limit */
+	CAIRN_IO = 7,        /* the storage engine or the OS failed */
+	CAIRN_CORRUPT = 8,   /* a stored record failed its checks */
+	CAIRN_NOMEM = 9,     /* out of memory */
+	CAIRN_TIMEOUT = 10,  /* a wait ran out */
+	CAIRN_CLOSED = 11,   /* the object was closed */
+	CAIRN_REJECTED = 12, /* a command's decision rejected it */
+	CAIRN_RETRIES_EXHAUSTED =
+	        13,             /* conflicts persisted past the retry policy */
+	CAIRN_UNSUPPORTED = 14, /* the backend does not offer this operation */
 	CAIRN_INVALID_STREAM = 15, /* a malformed stream id */
 	CAIRN_INVALID_TYPE = 16,   /* a malformed event type */
 	CAIRN_INVALID_URI = 17,    /* a malformed or unknown store URI */
@@ -133,12 +135,12 @@ CAIRN_API int cairn_last_error_native(void);
 /* ------------------------------------------------------------------------
  * Limits
  * ------------------------------------------------------------------------ */
-#define CAIRN_STREAM_ID_MAX 255        /* bytes of a stream id */
-#define CAIRN_TYPE_MAX 255             /* bytes of an event type */
-#define CAIRN_TAG_MAX 255              /* bytes of one tag */
-#define CAIRN_TAGS_MAX 64              /* tags on one event */
+#define CAIRN_STREAM_ID_MAX 255 /* bytes of a stream id */
+#define CAIRN_TYPE_MAX 255      /* bytes of an event type */
+#define CAIRN_TAG_MAX 255       /* bytes of one tag */
+#define CAIRN_TAGS_MAX 64       /* tags on one event */
 #define CAIRN_DEFAULT_MAX_EVENT_SIZE (16u * 1024u * 1024u) /* data+metadata */
-#define CAIRN_BATCH_MAX 100000         /* events in one append call */
+#define CAIRN_BATCH_MAX 100000 /* events in one append call */
 
 /* ------------------------------------------------------------------------
  * Stores
@@ -161,10 +163,10 @@ typedef enum cairn_durability {
 /* Options for cairn_open().  Initialise with cairn_options_init() so that
  * fields added later get their defaults. */
 typedef struct cairn_options {
-	unsigned version;          /* CAIRN_OPTIONS_VERSION */
-	size_t max_event_size;     /* data + metadata bytes; 0 = default 16 MiB */
+	unsigned version;      /* CAIRN_OPTIONS_VERSION */
+	size_t max_event_size; /* data + metadata bytes; 0 = default 16 MiB */
 	cairn_durability durability;
-	int read_only;             /* nonzero: open for reading only */
+	int read_only; /* nonzero: open for reading only */
 	/* lmdb: the address space reserved for the memory map at first, in
 	 * bytes (0 = 64 GiB; the file only takes what it holds).  The map
 	 * grows by itself when the store outgrows it; see the caveats above
@@ -226,36 +228,39 @@ CAIRN_API cairn_status cairn_uuid_generate(cairn_uuid *out);
 /* An event to append.  The caller owns every pointer; cairn copies what it
  * needs before cairn_append() returns. */
 typedef struct cairn_new_event {
-	const char *type;          /* 1..255 bytes of UTF-8, no control chars */
-	const void *data;          /* may be NULL when data_len is 0 */
+	const char *type; /* 1..255 bytes of UTF-8, no control chars */
+	const void *data; /* may be NULL when data_len is 0 */
 	size_t data_len;
-	const void *metadata;      /* may be NULL when metadata_len is 0 */
+	const void *metadata; /* may be NULL when metadata_len is 0 */
 	size_t metadata_len;
-	const char *const *tags;   /* ntags NUL-terminated UTF-8 strings */
-	size_t ntags;              /* 0..CAIRN_TAGS_MAX */
-	const cairn_uuid *id;      /* NULL: the store generates a v4 UUID */
+	const char *const *tags; /* ntags NUL-terminated UTF-8 strings */
+	size_t ntags;            /* 0..CAIRN_TAGS_MAX */
+	const cairn_uuid *id;    /* NULL: the store generates a v4 UUID */
 } cairn_new_event;
 
-#define CAIRN_NEW_EVENT_INIT {NULL, NULL, 0, NULL, 0, NULL, 0, NULL}
+#define CAIRN_NEW_EVENT_INIT                                                   \
+	{                                                                      \
+		NULL, NULL, 0, NULL, 0, NULL, 0, NULL                          \
+	}
 
 /* A stored event, as handed out by an iterator.  Borrowed: valid until the
  * next cairn_iter_next() or cairn_iter_free() on the iterator that gave
  * it. */
 typedef struct cairn_event {
 	cairn_uuid id;
-	const char *stream;        /* NUL-terminated */
+	const char *stream; /* NUL-terminated */
 	size_t stream_len;
-	const char *type;          /* NUL-terminated */
+	const char *type; /* NUL-terminated */
 	size_t type_len;
 	const void *data;
 	size_t data_len;
 	const void *metadata;
 	size_t metadata_len;
-	const char *const *tags;   /* ntags NUL-terminated strings */
+	const char *const *tags; /* ntags NUL-terminated strings */
 	size_t ntags;
-	uint64_t version;          /* 1-based position within its stream */
-	uint64_t position;         /* 1-based global position */
-	int64_t time_ns;           /* commit time, ns since the Unix epoch, UTC */
+	uint64_t version;  /* 1-based position within its stream */
+	uint64_t position; /* 1-based global position */
+	int64_t time_ns;   /* commit time, ns since the Unix epoch, UTC */
 } cairn_event;
 
 /* ------------------------------------------------------------------------
@@ -280,12 +285,12 @@ typedef struct cairn_event {
 /* What an append did, or why it conflicted.  Filled by every append
  * function when the pointer is not NULL, on success and on conflict. */
 typedef struct cairn_append_result {
-	uint64_t first_position;   /* position of the first event written */
-	uint64_t last_position;    /* position of the last event written */
-	uint64_t version;          /* single-stream: the stream's new version */
-	int idempotent;            /* 1: already committed, nothing written */
+	uint64_t first_position; /* position of the first event written */
+	uint64_t last_position;  /* position of the last event written */
+	uint64_t version;        /* single-stream: the stream's new version */
+	int idempotent;          /* 1: already committed, nothing written */
 	/* On CAIRN_CONFLICT: */
-	size_t conflict_index;     /* which write of a multi-stream append */
+	size_t conflict_index; /* which write of a multi-stream append */
 	char conflict_stream[CAIRN_STREAM_ID_MAX + 1];
 	int64_t conflict_expected; /* the expected version that was given */
 	uint64_t conflict_actual;  /* the version the stream really has */
@@ -311,7 +316,7 @@ typedef struct cairn_write {
 	const char *stream;
 	int64_t expected;
 	const cairn_new_event *events;
-	size_t nevents;            /* >= 1 */
+	size_t nevents; /* >= 1 */
 } cairn_write;
 
 /* Append to several distinct streams atomically: every write commits, or
@@ -353,8 +358,8 @@ typedef struct cairn_read_opts {
 	 * start; backward: 0 = the end).  $all reads: the first position to
 	 * yield, same rules. */
 	uint64_t from;
-	uint64_t limit;            /* at most this many events; 0 = no limit */
-	int backwards;             /* nonzero: newest first */
+	uint64_t limit; /* at most this many events; 0 = no limit */
+	int backwards;  /* nonzero: newest first */
 	/* $all only: yield only events whose type is one of these (when
 	 * ntypes > 0) and whose stream starts with prefix (when not NULL). */
 	const char *const *types;
@@ -362,7 +367,10 @@ typedef struct cairn_read_opts {
 	const char *prefix;
 } cairn_read_opts;
 
-#define CAIRN_READ_OPTS_INIT {0, 0, 0, NULL, 0, NULL}
+#define CAIRN_READ_OPTS_INIT                                                   \
+	{                                                                      \
+		0, 0, 0, NULL, 0, NULL                                         \
+	}
 
 /* Read one stream.  opts may be NULL (forward, whole stream).  A stream
  * that does not exist reads as empty (CAIRN_DONE at once).
@@ -370,8 +378,7 @@ typedef struct cairn_read_opts {
  *
  * Returns CAIRN_OK; CAIRN_INVALID (NULL store/stream/out);
  * CAIRN_INVALID_STREAM; CAIRN_IO; CAIRN_NOMEM.  Thread-safe. */
-CAIRN_API cairn_status cairn_read_stream(cairn_store *store,
-                                         const char *stream,
+CAIRN_API cairn_status cairn_read_stream(cairn_store *store, const char *stream,
                                          const cairn_read_opts *opts,
                                          cairn_iter **out);
 
@@ -402,9 +409,9 @@ typedef cairn_status (*cairn_fold_fn)(void *acc, const cairn_event *event);
  * in constant memory.  Returns CAIRN_OK when every event was folded, the
  * callback's status if it stopped the fold, or a read error as
  * cairn_read_stream()/cairn_iter_next(). */
-CAIRN_API cairn_status cairn_fold_stream(cairn_store *store,
-                                         const char *stream, uint64_t after,
-                                         cairn_fold_fn fn, void *acc);
+CAIRN_API cairn_status cairn_fold_stream(cairn_store *store, const char *stream,
+                                         uint64_t after, cairn_fold_fn fn,
+                                         void *acc);
 
 /* The current version (number of events) of stream into *version; 0 when
  * the stream does not exist.  O(1) in the store's size as far as the
@@ -439,12 +446,12 @@ CAIRN_API cairn_status cairn_head(cairn_store *store, uint64_t *position);
 typedef struct cairn_stream_iter cairn_stream_iter;
 
 typedef struct cairn_stream_info {
-	const char *stream;        /* NUL-terminated */
+	const char *stream; /* NUL-terminated */
 	size_t stream_len;
-	uint64_t version;          /* number of events */
-	uint64_t last_position;    /* position of its newest event */
-	int64_t created_ns;        /* time of its first event */
-	int64_t updated_ns;        /* time of its newest event */
+	uint64_t version;       /* number of events */
+	uint64_t last_position; /* position of its newest event */
+	int64_t created_ns;     /* time of its first event */
+	int64_t updated_ns;     /* time of its newest event */
 } cairn_stream_info;
 
 /* List streams whose id starts with prefix (NULL or "" = all), in byte
@@ -457,8 +464,8 @@ typedef struct cairn_stream_info {
  * 255 bytes); CAIRN_IO; CAIRN_NOMEM.  Thread-safe. */
 #define CAIRN_LIST_DEFAULT_LIMIT 1000
 CAIRN_API cairn_status cairn_list_streams(cairn_store *store,
-                                          const char *prefix,
-                                          const char *after, size_t limit,
+                                          const char *prefix, const char *after,
+                                          size_t limit,
                                           cairn_stream_iter **out);
 
 /* Advance: CAIRN_ROW with *info borrowed until the next call or free;
@@ -473,10 +480,10 @@ CAIRN_API void cairn_stream_iter_free(cairn_stream_iter *it);
  * Statistics
  * ------------------------------------------------------------------------ */
 typedef struct cairn_stats {
-	uint64_t events;           /* committed events */
-	uint64_t streams;          /* streams with at least one event */
-	uint64_t head;             /* newest position */
-	uint64_t bytes;            /* storage used by the engine (0 = unknown) */
+	uint64_t events;  /* committed events */
+	uint64_t streams; /* streams with at least one event */
+	uint64_t head;    /* newest position */
+	uint64_t bytes;   /* storage used by the engine (0 = unknown) */
 } cairn_stats;
 
 /* Fill *stats.  Returns CAIRN_OK; CAIRN_INVALID; CAIRN_IO. */

@@ -43,7 +43,7 @@ typedef struct cairn__write {
 	int64_t expected;
 	const cairn_new_event *events;
 	size_t nevents;
-	const cairn_uuid *ids;     /* nevents ids: given or generated */
+	const cairn_uuid *ids; /* nevents ids: given or generated */
 } cairn__write;
 
 /* One append call, single- or multi-stream.  The backend fills status
@@ -51,10 +51,10 @@ typedef struct cairn__write {
 typedef struct cairn__append_req {
 	const cairn__write *writes;
 	size_t nwrites;
-	size_t nevents;            /* total over the writes */
-	size_t ids_given;          /* how many ids came from the caller */
+	size_t nevents;              /* total over the writes */
+	size_t ids_given;            /* how many ids came from the caller */
 	cairn_append_result *result; /* never NULL */
-	cairn_status status;       /* set by the backend */
+	cairn_status status;         /* set by the backend */
 	/* A failure's sentence, for requests committed by another thread
 	 * (group commit): set with cairn__req_error(); the core hands it to
 	 * the caller's thread.  Conflicts need not set it. */
@@ -89,8 +89,8 @@ struct cairn__stream_iter {
 };
 
 typedef struct cairn__backend_ops {
-	unsigned version;          /* CAIRN__BACKEND_OPS_VERSION */
-	const char *scheme;        /* "memory", "lmdb", ... */
+	unsigned version;   /* CAIRN__BACKEND_OPS_VERSION */
+	const char *scheme; /* "memory", "lmdb", ... */
 
 	/* path is what follows "scheme:" (may be ""), opts is complete. */
 	cairn_status (*open)(const char *path, const cairn_options *opts,
@@ -105,9 +105,11 @@ typedef struct cairn__backend_ops {
 	/* from/backwards of opts; filters and limit are applied by the core
 	 * (a backend may apply them too). */
 	cairn_status (*read_stream)(cairn__backend *be, const char *stream,
-	                            size_t stream_len, const cairn_read_opts *opts,
+	                            size_t stream_len,
+	                            const cairn_read_opts *opts,
 	                            cairn__iter **out);
-	cairn_status (*read_all)(cairn__backend *be, const cairn_read_opts *opts,
+	cairn_status (*read_all)(cairn__backend *be,
+	                         const cairn_read_opts *opts,
 	                         cairn__iter **out);
 	cairn_status (*stream_version)(cairn__backend *be, const char *stream,
 	                               size_t stream_len, uint64_t *version);
@@ -119,8 +121,8 @@ typedef struct cairn__backend_ops {
 	cairn_status (*stats)(cairn__backend *be, cairn_stats *stats);
 	/* Optional: engine-specific checks (NULL = the core's generic walk
 	 * is all there is).  Sets *problems to the number found. */
-	cairn_status (*verify)(cairn__backend *be, cairn_verify_fn fn, void *ctx,
-	                       uint64_t *problems);
+	cairn_status (*verify)(cairn__backend *be, cairn_verify_fn fn,
+	                       void *ctx, uint64_t *problems);
 } cairn__backend_ops;
 
 extern const cairn__backend_ops cairn__memory_backend;
@@ -130,21 +132,20 @@ extern const cairn__backend_ops cairn__lmdb_backend;
 
 /* Record an error for the calling thread: status, native code, message.
  * Returns status, so `return cairn__error(...)` reads well. */
-cairn_status cairn__error(cairn_status status, int native, const char *fmt,
-                          ...)
+cairn_status cairn__error(cairn_status status, int native, const char *fmt, ...)
 #ifdef __GNUC__
-	__attribute__((format(printf, 3, 4)))
+        __attribute__((format(printf, 3, 4)))
 #endif
-	;
+        ;
 
 /* Record a failure of req in req itself (see message above) and return
  * status. */
 cairn_status cairn__req_error(cairn__append_req *req, cairn_status status,
                               int native, const char *fmt, ...)
 #ifdef __GNUC__
-	__attribute__((format(printf, 4, 5)))
+        __attribute__((format(printf, 4, 5)))
 #endif
-	;
+        ;
 
 /* True when a stream at version actual satisfies expected. */
 bool cairn__expected_ok(int64_t expected, uint64_t actual);
@@ -157,9 +158,9 @@ cairn_status cairn__conflict(cairn_append_result *result, size_t windex,
 typedef struct cairn__id_location {
 	uint64_t position;
 	uint64_t version;
-	const char *stream;        /* need not be NUL-terminated */
+	const char *stream; /* need not be NUL-terminated */
 	size_t stream_len;
-	uint64_t stream_version;   /* that stream's current version */
+	uint64_t stream_version; /* that stream's current version */
 } cairn__id_location;
 
 /* Look id up: CAIRN_OK and *loc filled, CAIRN_NOT_FOUND, or an error. */
@@ -189,16 +190,15 @@ int64_t cairn__now_ns(void);
  * engine transaction and one sync, checking each request on its own
  * (one request's conflict never fails another).  The others sleep until
  * their request is done. */
-typedef void (*cairn__batch_fn)(void *ctx, cairn__append_req **reqs,
-                                size_t n);
+typedef void (*cairn__batch_fn)(void *ctx, cairn__append_req **reqs, size_t n);
 
 typedef struct cairn__group {
 	pthread_mutex_t mutex;
-	pthread_cond_t cond;       /* a batch is done */
-	pthread_cond_t arrived;    /* a request was queued (for gathering) */
+	pthread_cond_t cond;    /* a batch is done */
+	pthread_cond_t arrived; /* a request was queued (for gathering) */
 	cairn__append_req *head, *tail;
 	size_t queued;
-	size_t last_batch;         /* requests in the previous batch */
+	size_t last_batch; /* requests in the previous batch */
 	bool leader_active;
 	bool gathering;
 	cairn__batch_fn commit_batch;
@@ -207,8 +207,7 @@ typedef struct cairn__group {
 	size_t max_batch_events;
 } cairn__group;
 
-cairn_status cairn__group_init(cairn__group *g, cairn__batch_fn fn,
-                               void *ctx);
+cairn_status cairn__group_init(cairn__group *g, cairn__batch_fn fn, void *ctx);
 void cairn__group_destroy(cairn__group *g);
 /* Queue req, wait until a leader (maybe this thread) committed it, and
  * return req->status. */

@@ -79,19 +79,19 @@ struct cairn__backend {
 	pthread_mutex_t gate_mutex;
 	pthread_cond_t gate_cond;
 	unsigned active_readers;
-	int resizing;              /* atomic: read without the mutex */
+	int resizing; /* atomic: read without the mutex */
 
 	/* the write-ahead log (lmdb_wal.h) and its protocol */
-	bool wal_on;               /* a writable store logs every batch */
-	bool wal_sync;             /* durable: sync each record */
+	bool wal_on;   /* a writable store logs every batch */
+	bool wal_sync; /* durable: sync each record */
 	wal_file wal;
 	uint32_t psize;
-	uint8_t token[16];         /* this instance, as the pin's owner */
-	MDB_txn *pin;              /* read txn on the latest checkpoint */
+	uint8_t token[16]; /* this instance, as the pin's owner */
+	MDB_txn *pin;      /* read txn on the latest checkpoint */
 	unsigned batches_since_checkpoint;
-	uint8_t *ckpt_meta;        /* 4 * psize: new and current meta copies */
+	uint8_t *ckpt_meta; /* 4 * psize: new and current meta copies */
 	char boot_id[WAL_BOOT_ID_LEN + 1];
-	uint8_t *wbuf;             /* the batch's log record */
+	uint8_t *wbuf; /* the batch's log record */
 	size_t wbuf_len, wbuf_cap;
 
 	/* the registry of shared environments */
@@ -159,7 +159,7 @@ index_key(uint8_t key[16], uint64_t num, uint64_t version)
  * endianness anyway).
  */
 typedef struct record_header {
-	uint32_t crc;          /* CRC-32 of every byte after this field */
+	uint32_t crc; /* CRC-32 of every byte after this field */
 	uint16_t format;
 	uint8_t stream_len;
 	uint8_t type_len;
@@ -170,7 +170,7 @@ typedef struct record_header {
 	uint32_t meta_len;
 	uint16_t ntags;
 	uint16_t tags_len;
-	uint32_t flags;        /* RECORD_ID_GIVEN */
+	uint32_t flags; /* RECORD_ID_GIVEN */
 } record_header;
 
 /* The caller gave the event's id: it is in the id index.  Generated ids
@@ -185,7 +185,8 @@ static size_t
 record_size(const cairn__write *w, const cairn_new_event *ev)
 {
 	size_t n = RECORD_HEADER_SIZE + w->stream_len + 1 + strlen(ev->type) +
-	           1 + ev->data_len + ev->metadata_len, i;
+	           1 + ev->data_len + ev->metadata_len,
+	       i;
 
 	for (i = 0; i < ev->ntags; i++)
 		n += strlen(ev->tags[i]) + 1;
@@ -194,8 +195,8 @@ record_size(const cairn__write *w, const cairn_new_event *ev)
 
 static void
 record_encode(uint8_t *out, size_t size, const cairn__write *w,
-              const cairn_new_event *ev, const cairn_uuid *id,
-              uint64_t version, int64_t time_ns)
+              const cairn_new_event *ev, const cairn_uuid *id, uint64_t version,
+              int64_t time_ns)
 {
 	record_header h;
 	uint8_t *p = out + RECORD_HEADER_SIZE;
@@ -253,8 +254,8 @@ record_decode(const MDB_val *v, uint64_t pos, cairn_event *ev,
 	memcpy(&h, base, sizeof(h));
 	if (h.format != RECORD_FORMAT || h.ntags > CAIRN_TAGS_MAX ||
 	    v->mv_size != RECORD_HEADER_SIZE + (size_t)h.stream_len + 1 +
-	                  h.type_len + 1 + h.data_len + h.meta_len +
-	                  h.tags_len)
+	                          h.type_len + 1 + h.data_len + h.meta_len +
+	                          h.tags_len)
 		goto corrupt;
 	p = base + RECORD_HEADER_SIZE;
 	end = base + v->mv_size;
@@ -424,8 +425,8 @@ read_end(cairn__backend *be, MDB_txn *txn)
 /* ---- small reads ---- */
 
 static int
-get_stream(MDB_txn *txn, cairn__backend *be, const char *stream,
-           size_t len, stream_meta *sm)
+get_stream(MDB_txn *txn, cairn__backend *be, const char *stream, size_t len,
+           stream_meta *sm)
 {
 	char key[CAIRN_STREAM_ID_MAX + 1];
 	MDB_val k, v;
@@ -672,8 +673,8 @@ apply_request(MDB_txn *txn, cairn__backend *be, cairn__append_req *req,
 		if (rc)
 			goto out;
 		if (!cairn__expected_ok(w->expected, metas[wi].version)) {
-			req->status = cairn__conflict(res, wi, w,
-			                              metas[wi].version);
+			req->status =
+			        cairn__conflict(res, wi, w, metas[wi].version);
 			cairn__req_error(req, CAIRN_CONFLICT, 0, "%s",
 			                 cairn_last_error());
 			goto out;
@@ -722,8 +723,7 @@ write_meta(MDB_txn *txn, cairn__backend *be, const char *name,
 }
 
 static int
-read_meta_u64(MDB_txn *txn, cairn__backend *be, const char *name,
-              uint64_t *out)
+read_meta_u64(MDB_txn *txn, cairn__backend *be, const char *name, uint64_t *out)
 {
 	return read_meta(txn, be, name, out, sizeof(*out));
 }
@@ -848,8 +848,7 @@ checkpoint(cairn__backend *be, MDB_txn *txn, uint64_t lsn, uint64_t start)
 /* Where this batch's record goes, checkpointing first when this writer
  * does not hold the latest checkpoint's pin. */
 static int
-wal_position(cairn__backend *be, MDB_txn *txn, uint64_t *lsn,
-             uint64_t *offset)
+wal_position(cairn__backend *be, MDB_txn *txn, uint64_t *lsn, uint64_t *offset)
 {
 	uint8_t owner[sizeof(be->token)];
 	int rc;
@@ -861,9 +860,10 @@ wal_position(cairn__backend *be, MDB_txn *txn, uint64_t *lsn,
 	if (rc)
 		return rc;
 	rc = read_meta(txn, be, "wal_owner", owner, sizeof(owner));
-	if (rc == MDB_NOTFOUND || (rc == 0 && (be->pin == NULL ||
-	    memcmp(owner, be->token, sizeof(owner)) != 0 ||
-	    be->batches_since_checkpoint >= WAL_CHECKPOINT_BATCHES)))
+	if (rc == MDB_NOTFOUND ||
+	    (rc == 0 &&
+	     (be->pin == NULL || memcmp(owner, be->token, sizeof(owner)) != 0 ||
+	      be->batches_since_checkpoint >= WAL_CHECKPOINT_BATCHES)))
 		rc = checkpoint(be, txn, *lsn, *offset);
 	be->batches_since_checkpoint++;
 	return rc;
@@ -872,8 +872,8 @@ wal_position(cairn__backend *be, MDB_txn *txn, uint64_t *lsn,
 /* Make room for a record of len bytes at *offset: grow the log while it
  * is small, else checkpoint and start again from the top. */
 static int
-wal_make_room(cairn__backend *be, MDB_txn *txn, uint64_t lsn,
-              uint64_t *offset, size_t len)
+wal_make_room(cairn__backend *be, MDB_txn *txn, uint64_t lsn, uint64_t *offset,
+              size_t len)
 {
 	uint64_t want;
 	int rc;
@@ -1033,16 +1033,16 @@ typedef struct lmdb_iter {
 	cairn__iter base;
 	cairn__backend *be;
 	MDB_txn *txn;
-	MDB_cursor *events;        /* over events */
-	MDB_cursor *index;         /* over stream_index (stream reads) */
+	MDB_cursor *events; /* over events */
+	MDB_cursor *index;  /* over stream_index (stream reads) */
 	bool by_stream;
 	bool backwards;
-	bool positioned;           /* the cursors sit on the last yielded */
+	bool positioned; /* the cursors sit on the last yielded */
 	bool have_txn;
 	uint64_t stream_num;
 	size_t stream_len;
 	char stream[CAIRN_STREAM_ID_MAX + 1];
-	uint64_t next;             /* next version or position to yield */
+	uint64_t next; /* next version or position to yield */
 	unsigned since_renew;
 	cairn_event ev;
 	const char *tags[CAIRN_TAGS_MAX];
@@ -1166,7 +1166,8 @@ lmdb_iter_next(cairn__iter *base, const cairn_event **out)
 		rc = MDB_NOTFOUND;
 		if (it->positioned) {
 			rc = mdb_cursor_get(it->events, &k, &v,
-			                    it->backwards ? MDB_PREV : MDB_NEXT);
+			                    it->backwards ? MDB_PREV
+			                                  : MDB_NEXT);
 			if (rc && rc != MDB_NOTFOUND)
 				return lmdb_error(rc, "reading the log");
 			if (rc == 0 && !record_is_next(it, &v))
@@ -1179,7 +1180,8 @@ lmdb_iter_next(cairn__iter *base, const cairn_event **out)
 			if (rc == MDB_NOTFOUND)
 				return CAIRN_DONE;
 			if (rc)
-				return lmdb_error(rc, "reading the stream index");
+				return lmdb_error(rc,
+				                  "reading the stream index");
 		}
 	} else {
 		if (it->positioned)
@@ -1229,8 +1231,7 @@ lmdb_iter_free(cairn__iter *base)
 	free(it);
 }
 
-static const cairn__iter_ops lmdb_iter_ops = {lmdb_iter_next,
-                                              lmdb_iter_free};
+static const cairn__iter_ops lmdb_iter_ops = {lmdb_iter_next, lmdb_iter_free};
 
 static cairn_status
 iter_new(cairn__backend *be, bool by_stream, const cairn_read_opts *opts,
@@ -1436,7 +1437,7 @@ lmdb_stream_iter_free(cairn__stream_iter *base)
 }
 
 static const cairn__stream_iter_ops lmdb_stream_iter_ops = {
-	lmdb_stream_iter_next, lmdb_stream_iter_free};
+        lmdb_stream_iter_next, lmdb_stream_iter_free};
 
 static cairn_status
 lmdb_list_streams(cairn__backend *be, const char *prefix, const char *after,
@@ -1568,12 +1569,16 @@ lmdb_verify(cairn__backend *be, cairn_verify_fn fn, void *ctx,
 			if (mdb_get(txn, be->ids, &k2, &v2) != 0 ||
 			    v2.mv_size != 8 ||
 			    (memcpy(&p2, v2.mv_data, 8), p2 != pos))
-				vproblem(&vs, "position %llu: its id is not "
-				         "indexed to it", (unsigned long long)pos);
+				vproblem(&vs,
+				         "position %llu: its id is not "
+				         "indexed to it",
+				         (unsigned long long)pos);
 		}
 		if (get_stream(txn, be, ev.stream, ev.stream_len, &sm) != 0) {
-			vproblem(&vs, "position %llu: stream '%s' has no "
-			         "metadata", (unsigned long long)pos, ev.stream);
+			vproblem(&vs,
+			         "position %llu: stream '%s' has no "
+			         "metadata",
+			         (unsigned long long)pos, ev.stream);
 			continue;
 		}
 		index_key(ikey, sm.num, ev.version);
@@ -1581,8 +1586,10 @@ lmdb_verify(cairn__backend *be, cairn_verify_fn fn, void *ctx,
 		k2.mv_size = 16;
 		if (mdb_get(txn, be->stream_index, &k2, &v2) != 0 ||
 		    v2.mv_size != 8 || (memcpy(&p2, v2.mv_data, 8), p2 != pos))
-			vproblem(&vs, "position %llu: stream index does not "
-			         "point at it", (unsigned long long)pos);
+			vproblem(&vs,
+			         "position %llu: stream index does not "
+			         "point at it",
+			         (unsigned long long)pos);
 	}
 	if (rc == MDB_NOTFOUND)
 		rc = 0;
@@ -1595,12 +1602,14 @@ lmdb_verify(cairn__backend *be, cairn_verify_fn fn, void *ctx,
 	if (rc == 0)
 		rc = mdb_stat(txn, be->stream_index, &ix_stat);
 	if (rc == 0 && id_stat.ms_entries != given)
-		vproblem(&vs, "the id index has %zu entries for %llu events "
-		         "with caller-given ids", (size_t)id_stat.ms_entries,
-		         (unsigned long long)given);
+		vproblem(&vs,
+		         "the id index has %zu entries for %llu events "
+		         "with caller-given ids",
+		         (size_t)id_stat.ms_entries, (unsigned long long)given);
 	if (rc == 0 && ix_stat.ms_entries != ev_stat.ms_entries)
 		vproblem(&vs, "the stream index has %zu entries for %zu events",
-		         (size_t)ix_stat.ms_entries, (size_t)ev_stat.ms_entries);
+		         (size_t)ix_stat.ms_entries,
+		         (size_t)ev_stat.ms_entries);
 	read_end(be, txn);
 	if (rc)
 		return lmdb_error(rc, "verifying");
@@ -1619,8 +1628,7 @@ open_dbs(cairn__backend *be)
 	uint32_t format;
 	int rc;
 
-	rc = mdb_txn_begin(be->env, NULL, be->read_only ? MDB_RDONLY : 0,
-	                   &txn);
+	rc = mdb_txn_begin(be->env, NULL, be->read_only ? MDB_RDONLY : 0, &txn);
 	if (rc)
 		return rc;
 	rc = mdb_dbi_open(txn, "events", flags | MDB_INTEGERKEY, &be->events);
@@ -1661,8 +1669,8 @@ fail:
  * because the batch assigned them in this same order.
  */
 static int
-replay_payload(MDB_txn *txn, cairn__backend *be, const uint8_t *p,
-               size_t len, uint64_t *next_stream)
+replay_payload(MDB_txn *txn, cairn__backend *be, const uint8_t *p, size_t len,
+               uint64_t *next_stream)
 {
 	const char *tags[CAIRN_TAGS_MAX];
 	stream_meta sm;
@@ -1791,7 +1799,8 @@ recover(cairn__backend *be, const wal_checkpoint *c)
 	if (rc == MDB_CORRUPTED)
 		return cairn__error(CAIRN_CORRUPT, rc,
 		                    "lmdb: '%s': a write-ahead log record does "
-		                    "not apply to the store", be->path);
+		                    "not apply to the store",
+		                    be->path);
 	if (rc > 0)
 		return wal_fail(rc, "replaying");
 	if (rc)
@@ -1827,8 +1836,8 @@ restore_meta(const char *dir, const wal_checkpoint *c)
  * meta pages must be put back.
  */
 static cairn_status
-wal_attach(cairn__backend *be, bool *alone, wal_checkpoint *c,
-           bool *have_ckpt, bool *restore)
+wal_attach(cairn__backend *be, bool *alone, wal_checkpoint *c, bool *have_ckpt,
+           bool *restore)
 {
 	int rc;
 
@@ -1854,9 +1863,11 @@ wal_attach(cairn__backend *be, bool *alone, wal_checkpoint *c,
 	if (!*have_ckpt || strcmp(c->boot_id, be->boot_id) == 0)
 		return CAIRN_OK;
 	if (be->read_only)
-		return cairn__error(CAIRN_IO, 0,
-		                    "lmdb: '%s' needs recovery after a restart; "
-		                    "open it once for writing", be->path);
+		return cairn__error(
+		        CAIRN_IO, 0,
+		        "lmdb: '%s' needs recovery after a restart; "
+		        "open it once for writing",
+		        be->path);
 	if (!*alone) {
 		/* Someone else is about to recover it (or a reader that will
 		 * refuse, as above): wait for the store to ourselves. */
@@ -1933,19 +1944,23 @@ env_open(cairn__backend *be, const cairn_options *opts)
 	}
 	mdb_env_stat(be->env, &ms);
 	if (be->wal_on && ms.ms_psize != be->psize)
-		return cairn__error(CAIRN_UNSUPPORTED, 0,
-		                    "lmdb: '%s' has %u-byte pages, this machine "
-		                    "%u-byte ones", be->path, ms.ms_psize,
-		                    be->psize);
+		return cairn__error(
+		        CAIRN_UNSUPPORTED, 0,
+		        "lmdb: '%s' has %u-byte pages, this machine "
+		        "%u-byte ones",
+		        be->path, ms.ms_psize, be->psize);
 	rc = open_dbs(be);
 	if (rc == MDB_VERSION_MISMATCH || rc == MDB_INCOMPATIBLE)
-		return cairn__error(CAIRN_CORRUPT, rc,
-		                    "lmdb: '%s' is not a cairn store of format %d",
-		                    be->path, STORE_FORMAT);
+		return cairn__error(
+		        CAIRN_CORRUPT, rc,
+		        "lmdb: '%s' is not a cairn store of format %d",
+		        be->path, STORE_FORMAT);
 	if (rc == MDB_NOTFOUND)
-		return cairn__error(CAIRN_NOT_FOUND, rc,
-		                    "lmdb: '%s' holds no cairn store (and it was "
-		                    "opened read-only)", be->path);
+		return cairn__error(
+		        CAIRN_NOT_FOUND, rc,
+		        "lmdb: '%s' holds no cairn store (and it was "
+		        "opened read-only)",
+		        be->path);
 	if (rc)
 		return lmdb_error(rc, "opening the databases");
 	if (alone) {
@@ -2013,9 +2028,9 @@ lmdb_open(const char *path, const cairn_options *opts, cairn__backend **out)
 		                    "lmdb: cannot create directory '%s': %s",
 		                    path, strerror(errno));
 	if (stat(path, &sb) != 0)
-		return cairn__error(errno == ENOENT ? CAIRN_NOT_FOUND : CAIRN_IO,
-		                    errno, "lmdb: cannot open '%s': %s", path,
-		                    strerror(errno));
+		return cairn__error(
+		        errno == ENOENT ? CAIRN_NOT_FOUND : CAIRN_IO, errno,
+		        "lmdb: cannot open '%s': %s", path, strerror(errno));
 	if (!S_ISDIR(sb.st_mode))
 		return cairn__error(CAIRN_IO, ENOTDIR,
 		                    "lmdb: '%s' is not a directory", path);
@@ -2044,8 +2059,8 @@ lmdb_open(const char *path, const cairn_options *opts, cairn__backend **out)
 	pthread_mutex_init(&be->gate_mutex, NULL);
 	pthread_cond_init(&be->gate_cond, NULL);
 	st = cairn_uuid_generate((cairn_uuid *)be->token) == CAIRN_OK
-	         ? env_open(be, opts)
-	         : CAIRN_IO;
+	             ? env_open(be, opts)
+	             : CAIRN_IO;
 	if (st == CAIRN_OK)
 		st = cairn__group_init(&be->group, commit_batch, be);
 	if (st != CAIRN_OK) {
@@ -2082,16 +2097,16 @@ lmdb_close(cairn__backend *be)
 }
 
 const cairn__backend_ops cairn__lmdb_backend = {
-	CAIRN__BACKEND_OPS_VERSION,
-	"lmdb",
-	lmdb_open,
-	lmdb_close,
-	lmdb_append,
-	lmdb_read_stream,
-	lmdb_read_all,
-	lmdb_stream_version,
-	lmdb_head,
-	lmdb_list_streams,
-	lmdb_stats,
-	lmdb_verify,
+        CAIRN__BACKEND_OPS_VERSION,
+        "lmdb",
+        lmdb_open,
+        lmdb_close,
+        lmdb_append,
+        lmdb_read_stream,
+        lmdb_read_all,
+        lmdb_stream_version,
+        lmdb_head,
+        lmdb_list_streams,
+        lmdb_stats,
+        lmdb_verify,
 };

@@ -16,7 +16,7 @@
 
 #define WAL_MAGIC "CAIRNWAL"
 #define WAL_FORMAT 1
-#define SLOT_FIXED 96              /* fixed fields before the meta copy */
+#define SLOT_FIXED 96 /* fixed fields before the meta copy */
 #define SLOT_START_OFFSET 72
 #define SLOT_CRC_OFFSET 80
 #define ZERO_CHUNK ((size_t)1 << 20)
@@ -128,8 +128,9 @@ wal_open(wal_file *w, const char *dir, uint32_t psize, uint64_t min_size,
 	created = stat(path, &sb) != 0;
 	if (read_only && created)
 		return ENOENT;
-	w->fd = open(path, (read_only ? O_RDONLY : O_RDWR | O_CREAT) |
-	                       O_CLOEXEC, 0644);
+	w->fd = open(path,
+	             (read_only ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC,
+	             0644);
 	if (w->fd < 0)
 		return errno;
 	if (fstat(w->fd, &sb) != 0) {
@@ -332,14 +333,15 @@ wal_read_record(wal_file *w, uint64_t offset, uint64_t lsn, uint8_t **buf,
 	if (rc)
 		return rc;
 	plen = get32(hdr + 4);
-	if (get64(hdr + 8) != lsn || offset + WAL_RECORD_HEADER + plen > w->size)
+	if (get64(hdr + 8) != lsn ||
+	    offset + WAL_RECORD_HEADER + plen > w->size)
 		return ENOENT;
 	rec = malloc(WAL_RECORD_HEADER + (size_t)plen);
 	if (rec == NULL)
 		return ENOMEM;
 	rc = pread_all(w->fd, rec, WAL_RECORD_HEADER + (size_t)plen, offset);
-	if (rc == 0 && get32(rec) != crc_of(rec + 4, WAL_RECORD_HEADER - 4 +
-	                                                  (size_t)plen))
+	if (rc == 0 &&
+	    get32(rec) != crc_of(rec + 4, WAL_RECORD_HEADER - 4 + (size_t)plen))
 		rc = ENOENT;
 	if (rc) {
 		free(rec);

@@ -29,18 +29,18 @@
 
 typedef struct wal_file {
 	int fd;
-	uint64_t size;             /* bytes preallocated */
-	uint64_t data_start;       /* offset of the first record */
-	uint32_t psize;            /* LMDB page size the slots are laid for */
+	uint64_t size;       /* bytes preallocated */
+	uint64_t data_start; /* offset of the first record */
+	uint32_t psize;      /* LMDB page size the slots are laid for */
 } wal_file;
 
 typedef struct wal_checkpoint {
-	uint64_t seq;              /* which checkpoint; higher is newer */
-	uint64_t lsn;              /* records up to this one are in LMDB */
-	uint64_t start;            /* where the record lsn + 1 goes */
+	uint64_t seq;   /* which checkpoint; higher is newer */
+	uint64_t lsn;   /* records up to this one are in LMDB */
+	uint64_t start; /* where the record lsn + 1 goes */
 	char boot_id[WAL_BOOT_ID_LEN + 1];
 	uint32_t psize;
-	uint8_t *meta;             /* 2 * psize bytes: LMDB pages 0 and 1 */
+	uint8_t *meta; /* 2 * psize bytes: LMDB pages 0 and 1 */
 } wal_checkpoint;
 
 /* Open or create dir/wal for pages of psize bytes, preallocating at least
@@ -76,8 +76,8 @@ int wal_erase_record(wal_file *w, uint64_t offset);
  * returned in *buf (malloc'd, caller frees) and *len; *next is where the
  * next record starts.  Returns 0, ENOENT when there is no such record
  * (the end of the log), or an errno value. */
-int wal_read_record(wal_file *w, uint64_t offset, uint64_t lsn,
-                    uint8_t **buf, size_t *len, uint64_t *next);
+int wal_read_record(wal_file *w, uint64_t offset, uint64_t lsn, uint8_t **buf,
+                    size_t *len, uint64_t *next);
 
 /* This boot's id (from the kernel), for telling a process crash from a
  * machine crash.  Returns 0 or an errno value. */

@@ -57,14 +57,14 @@
 #define MEM_PROBLEM_MAX 640
 
 typedef struct mem_stream {
-	const char *id;            /* NUL-terminated, inside this block */
+	const char *id; /* NUL-terminated, inside this block */
 	size_t id_len;
 	uint64_t hash;
 	uint64_t version;
 	uint64_t last_position;
 	int64_t created_ns;
 	int64_t updated_ns;
-	uint64_t *positions;       /* positions[v - 1] holds version v */
+	uint64_t *positions; /* positions[v - 1] holds version v */
 	uint64_t positions_cap;
 	int level;
 	struct mem_stream *next[]; /* skip list successors, level of them */
@@ -72,32 +72,32 @@ typedef struct mem_stream {
 
 typedef struct mem_slot {
 	uint64_t hash;
-	void *obj;                 /* NULL: the slot is free */
+	void *obj; /* NULL: the slot is free */
 } mem_slot;
 
 typedef struct mem_table {
 	mem_slot *slots;
-	size_t cap;                /* a power of two, or 0 */
+	size_t cap; /* a power of two, or 0 */
 	size_t count;
 } mem_table;
 
 struct cairn__backend {
 	pthread_rwlock_t lock;
-	uint64_t head;             /* newest position; 0 when empty */
+	uint64_t head; /* newest position; 0 when empty */
 
-	cairn_event ***chunks;     /* the log: chunks[i] holds MEM_CHUNK_SIZE */
+	cairn_event ***chunks; /* the log: chunks[i] holds MEM_CHUNK_SIZE */
 	size_t nchunks;
 	size_t chunks_cap;
 
-	mem_table ids;             /* uuid -> cairn_event */
-	mem_table streams;         /* stream id -> mem_stream */
+	mem_table ids;     /* uuid -> cairn_event */
+	mem_table streams; /* stream id -> mem_stream */
 
 	mem_stream *skip_head[MEM_SKIP_MAX];
 	int skip_level;
 
-	uint64_t seed;             /* of both hashes, fixed at open */
-	uint64_t rng;              /* skip list levels; under the write lock */
-	uint64_t bytes;            /* heap bytes held, for stats() */
+	uint64_t seed;  /* of both hashes, fixed at open */
+	uint64_t rng;   /* skip list levels; under the write lock */
+	uint64_t bytes; /* heap bytes held, for stats() */
 };
 
 /* What an append learns about one write before it changes anything. */
@@ -138,8 +138,7 @@ load64(const void *p)
 static uint64_t
 hash_id(uint64_t seed, const cairn_uuid *id)
 {
-	return mix64(mix64(load64(id->bytes) ^ seed) ^
-	             load64(id->bytes + 8));
+	return mix64(mix64(load64(id->bytes) ^ seed) ^ load64(id->bytes + 8));
 }
 
 static uint64_t
@@ -292,8 +291,7 @@ ids_find(const cairn__backend *be, const cairn_uuid *id)
 static void
 ids_insert(cairn__backend *be, cairn_event *ev)
 {
-	table_place(be->ids.slots, be->ids.cap, hash_id(be->seed, &ev->id),
-	            ev);
+	table_place(be->ids.slots, be->ids.cap, hash_id(be->seed, &ev->id), ev);
 	be->ids.count++;
 }
 
@@ -483,8 +481,8 @@ size_add(size_t *acc, size_t n)
  * Data follows the tags array directly so that it is pointer-aligned.
  */
 static cairn_event *
-event_new(const cairn__write *w, size_t k, uint64_t version,
-          uint64_t position, int64_t now, size_t *bytes)
+event_new(const cairn__write *w, size_t k, uint64_t version, uint64_t position,
+          int64_t now, size_t *bytes)
 {
 	const cairn_new_event *ne = &w->events[k];
 	size_t type_len = strlen(ne->type), size = sizeof(cairn_event), i;
@@ -557,12 +555,11 @@ id_lookup(void *ctx, const cairn_uuid *id, cairn__id_location *loc)
 	loc->version = ev->version;
 	loc->stream = ev->stream;
 	loc->stream_len = ev->stream_len;
-	loc->stream_version = streams_find(ctx, ev->stream, ev->stream_len,
-	                                   hash_stream(((const cairn__backend *)
-	                                                ctx)->seed,
-	                                               ev->stream,
-	                                               ev->stream_len))
-	                          ->version;
+	loc->stream_version =
+	        streams_find(ctx, ev->stream, ev->stream_len,
+	                     hash_stream(((const cairn__backend *)ctx)->seed,
+	                                 ev->stream, ev->stream_len))
+	                ->version;
 	return CAIRN_OK;
 }
 
@@ -592,10 +589,11 @@ check_ids_free(cairn__backend *be, cairn__append_req *req)
 			req->result->conflict_expected = w->expected;
 			req->result->conflict_actual = ev->version;
 			return cairn__req_error(
-				req, CAIRN_CONFLICT, 0,
-				"event id %s is already committed in stream "
-				"'%s' at version %llu", buf, ev->stream,
-				(unsigned long long)ev->version);
+			        req, CAIRN_CONFLICT, 0,
+			        "event id %s is already committed in stream "
+			        "'%s' at version %llu",
+			        buf, ev->stream,
+			        (unsigned long long)ev->version);
 		}
 	}
 	return CAIRN_OK;
@@ -680,8 +678,8 @@ append_locked(cairn__backend *be, cairn__append_req *req, mem_prep *prep)
 		s->updated_ns = now;
 		if (prep[wi].created) {
 			s->created_ns = now;
-			table_place(be->streams.slots, be->streams.cap,
-			            s->hash, s);
+			table_place(be->streams.slots, be->streams.cap, s->hash,
+			            s);
 			be->streams.count++;
 			skip_insert(be, s);
 			be->bytes += stream_bytes(s);
@@ -705,15 +703,16 @@ nomem:
 	}
 	for (wi = 0; wi < req->nwrites; wi++)
 		if (prep[wi].created) {
-			be->bytes -= prep[wi].s->positions_cap *
-			             sizeof(uint64_t);
+			be->bytes -=
+			        prep[wi].s->positions_cap * sizeof(uint64_t);
 			stream_free(prep[wi].s);
 			prep[wi].s = NULL;
 			prep[wi].created = false;
 		}
 	return cairn__req_error(req, CAIRN_NOMEM, 0,
 	                        "memory store: out of memory appending %zu "
-	                        "events", nevents);
+	                        "events",
+	                        nevents);
 }
 
 /*
@@ -754,9 +753,9 @@ mem_append(cairn__backend *be, cairn__append_req *req)
 typedef struct mem_stream_reader {
 	cairn__iter base;
 	cairn__backend *be;
-	mem_stream *s;             /* NULL until the stream exists */
+	mem_stream *s; /* NULL until the stream exists */
 	uint64_t hash;
-	uint64_t next;             /* version to yield next; 0 = none (back) */
+	uint64_t next; /* version to yield next; 0 = none (back) */
 	bool backwards;
 	size_t id_len;
 	char id[];
@@ -796,8 +795,8 @@ reader_free(cairn__iter *it)
 }
 
 static const cairn__iter_ops stream_reader_ops = {
-	stream_reader_next,
-	reader_free,
+        stream_reader_next,
+        reader_free,
 };
 
 /* A backwards read starts from the end as it is when the read begins. */
@@ -839,7 +838,7 @@ mem_read_stream(cairn__backend *be, const char *stream, size_t stream_len,
 typedef struct mem_log_reader {
 	cairn__iter base;
 	cairn__backend *be;
-	uint64_t next;             /* position to yield next; 0 = none (back) */
+	uint64_t next; /* position to yield next; 0 = none (back) */
 	bool backwards;
 } mem_log_reader;
 
@@ -864,13 +863,12 @@ log_reader_next(cairn__iter *base, const cairn_event **ev)
 }
 
 static const cairn__iter_ops log_reader_ops = {
-	log_reader_next,
-	reader_free,
+        log_reader_next,
+        reader_free,
 };
 
 static cairn_status
-mem_read_all(cairn__backend *be, const cairn_read_opts *opts,
-             cairn__iter **out)
+mem_read_all(cairn__backend *be, const cairn_read_opts *opts, cairn__iter **out)
 {
 	mem_log_reader *r = malloc(sizeof(*r));
 	uint64_t from = opts ? opts->from : 0;
@@ -934,7 +932,7 @@ mem_stats(cairn__backend *be, cairn_stats *stats)
 typedef struct mem_lister {
 	cairn__stream_iter base;
 	cairn__backend *be;
-	mem_stream *last;          /* last yielded; NULL before the first */
+	mem_stream *last; /* last yielded; NULL before the first */
 	size_t remaining;
 	cairn_stream_info info;
 	size_t prefix_len;
@@ -994,8 +992,8 @@ lister_free(cairn__stream_iter *it)
 }
 
 static const cairn__stream_iter_ops lister_ops = {
-	lister_next,
-	lister_free,
+        lister_next,
+        lister_free,
 };
 
 static cairn_status
@@ -1034,9 +1032,9 @@ typedef struct mem_checks {
 
 static void problem(mem_checks *v, const char *fmt, ...)
 #ifdef __GNUC__
-	__attribute__((format(printf, 2, 3)))
+        __attribute__((format(printf, 2, 3)))
 #endif
-	;
+        ;
 
 static void
 problem(mem_checks *v, const char *fmt, ...)
@@ -1071,26 +1069,33 @@ verify_log(cairn__backend *be, mem_checks *v)
 			continue;
 		}
 		if (ev->position != p)
-			problem(v, "the event at position %llu says it is at "
-			        "position %llu", (unsigned long long)p,
+			problem(v,
+			        "the event at position %llu says it is at "
+			        "position %llu",
+			        (unsigned long long)p,
 			        (unsigned long long)ev->position);
 		if (ids_find(be, &ev->id) != ev) {
 			cairn_uuid_format(&ev->id, buf);
-			problem(v, "event id %s (position %llu) is not indexed "
-			        "to its event", buf, (unsigned long long)p);
+			problem(v,
+			        "event id %s (position %llu) is not indexed "
+			        "to its event",
+			        buf, (unsigned long long)p);
 		}
-		s = streams_find(be, ev->stream, ev->stream_len,
-		                 hash_stream(be->seed, ev->stream,
-		                             ev->stream_len));
+		s = streams_find(
+		        be, ev->stream, ev->stream_len,
+		        hash_stream(be->seed, ev->stream, ev->stream_len));
 		if (s == NULL)
-			problem(v, "the event at position %llu is in stream "
+			problem(v,
+			        "the event at position %llu is in stream "
 			        "'%s', which has no record",
 			        (unsigned long long)p, ev->stream);
 		else if (ev->version < 1 || ev->version > s->version ||
 		         s->positions[ev->version - 1] != p)
-			problem(v, "the event at position %llu (stream '%s' "
+			problem(v,
+			        "the event at position %llu (stream '%s' "
 			        "version %llu) is not at that version in its "
-			        "stream", (unsigned long long)p, ev->stream,
+			        "stream",
+			        (unsigned long long)p, ev->stream,
 			        (unsigned long long)ev->version);
 	}
 }
@@ -1109,18 +1114,21 @@ verify_ids(cairn__backend *be, mem_checks *v)
 		count++;
 		if (ev->position < 1 || ev->position > be->head ||
 		    *log_slot(be, ev->position) != ev)
-			problem(v, "the id table holds an event (position "
+			problem(v,
+			        "the id table holds an event (position "
 			        "%llu) that is not in the log",
 			        (unsigned long long)ev->position);
 		if (be->ids.slots[i].hash != hash_id(be->seed, &ev->id))
-			problem(v, "the id table holds a wrong hash for the "
+			problem(v,
+			        "the id table holds a wrong hash for the "
 			        "event at position %llu",
 			        (unsigned long long)ev->position);
 	}
 	if (count != be->ids.count || count != be->head)
-		problem(v, "the id table holds %zu ids (counted %zu) for %llu "
-		        "events", count, be->ids.count,
-		        (unsigned long long)be->head);
+		problem(v,
+		        "the id table holds %zu ids (counted %zu) for %llu "
+		        "events",
+		        count, be->ids.count, (unsigned long long)be->head);
 }
 
 /* One stream's positions name its events, version by version, and its
@@ -1137,9 +1145,11 @@ verify_stream(cairn__backend *be, mem_checks *v, const mem_stream *s)
 		uint64_t p = s->positions[ver - 1];
 
 		if (p < 1 || p > be->head) {
-			problem(v, "stream '%s' version %llu points at "
-			        "position %llu, past the head", s->id,
-			        (unsigned long long)ver, (unsigned long long)p);
+			problem(v,
+			        "stream '%s' version %llu points at "
+			        "position %llu, past the head",
+			        s->id, (unsigned long long)ver,
+			        (unsigned long long)p);
 			ev = NULL;
 			continue;
 		}
@@ -1148,24 +1158,30 @@ verify_stream(cairn__backend *be, mem_checks *v, const mem_stream *s)
 			continue;
 		if (ev->version != ver || ev->stream_len != s->id_len ||
 		    memcmp(ev->stream, s->id, s->id_len) != 0)
-			problem(v, "stream '%s' version %llu points at "
+			problem(v,
+			        "stream '%s' version %llu points at "
 			        "position %llu, which is '%s' version %llu",
 			        s->id, (unsigned long long)ver,
-			        (unsigned long long)p,
-			        ev->stream, (unsigned long long)ev->version);
+			        (unsigned long long)p, ev->stream,
+			        (unsigned long long)ev->version);
 		if (ver == 1 && ev->time_ns != s->created_ns)
-			problem(v, "stream '%s' creation time does not match "
-			        "its first event", s->id);
+			problem(v,
+			        "stream '%s' creation time does not match "
+			        "its first event",
+			        s->id);
 	}
 	if (s->version > 0 && s->last_position != s->positions[s->version - 1])
-		problem(v, "stream '%s' says its newest event is at position "
-		        "%llu, but version %llu is at %llu", s->id,
-		        (unsigned long long)s->last_position,
+		problem(v,
+		        "stream '%s' says its newest event is at position "
+		        "%llu, but version %llu is at %llu",
+		        s->id, (unsigned long long)s->last_position,
 		        (unsigned long long)s->version,
 		        (unsigned long long)s->positions[s->version - 1]);
 	if (ev && ev->time_ns != s->updated_ns)
-		problem(v, "stream '%s' update time does not match its newest "
-		        "event", s->id);
+		problem(v,
+		        "stream '%s' update time does not match its newest "
+		        "event",
+		        s->id);
 }
 
 /* The skip list is ordered and holds the same records as the hash. */
@@ -1177,10 +1193,12 @@ verify_streams(cairn__backend *be, mem_checks *v)
 
 	for (s = be->skip_head[0]; s; prev = s, s = s->next[0]) {
 		listed++;
-		if (prev && id_cmp(prev->id, prev->id_len, s->id,
-		                   s->id_len) >= 0)
-			problem(v, "stream list is out of order at '%s' after "
-			        "'%s'", s->id, prev->id);
+		if (prev &&
+		    id_cmp(prev->id, prev->id_len, s->id, s->id_len) >= 0)
+			problem(v,
+			        "stream list is out of order at '%s' after "
+			        "'%s'",
+			        s->id, prev->id);
 		if (streams_find(be, s->id, s->id_len,
 		                 hash_stream(be->seed, s->id, s->id_len)) != s)
 			problem(v, "stream '%s' is listed but not hashed",
@@ -1197,9 +1215,10 @@ verify_streams(cairn__backend *be, mem_checks *v)
 			        s->id);
 	}
 	if (listed != be->streams.count || hashed != be->streams.count)
-		problem(v, "%zu streams are listed and %zu hashed, but the "
-		        "store counts %zu", listed, hashed,
-		        be->streams.count);
+		problem(v,
+		        "%zu streams are listed and %zu hashed, but the "
+		        "store counts %zu",
+		        listed, hashed, be->streams.count);
 }
 
 /* Checks the engine's own structures, under the read lock so that they
@@ -1238,7 +1257,7 @@ lock_init(pthread_rwlock_t *lock)
 		return err;
 #if defined(__GLIBC__)
 	pthread_rwlockattr_setkind_np(
-		&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	        &attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 #endif
 	err = pthread_rwlock_init(lock, &attr);
 	pthread_rwlockattr_destroy(&attr);
@@ -1256,7 +1275,8 @@ mem_open(const char *path, const cairn_options *opts, cairn__backend **out)
 	if (path && path[0] != '\0')
 		return cairn__error(CAIRN_INVALID_URI, 0,
 		                    "a memory store takes no path: write "
-		                    "\"memory:\", not \"memory:%.200s\"", path);
+		                    "\"memory:\", not \"memory:%.200s\"",
+		                    path);
 	be = calloc(1, sizeof(*be));
 	if (be == NULL)
 		return cairn__error(CAIRN_NOMEM, 0,
@@ -1304,16 +1324,16 @@ mem_close(cairn__backend *be)
 }
 
 const cairn__backend_ops cairn__memory_backend = {
-	CAIRN__BACKEND_OPS_VERSION,
-	"memory",
-	mem_open,
-	mem_close,
-	mem_append,
-	mem_read_stream,
-	mem_read_all,
-	mem_stream_version,
-	mem_head,
-	mem_list_streams,
-	mem_stats,
-	mem_verify,
+        CAIRN__BACKEND_OPS_VERSION,
+        "memory",
+        mem_open,
+        mem_close,
+        mem_append,
+        mem_read_stream,
+        mem_read_all,
+        mem_stream_version,
+        mem_head,
+        mem_list_streams,
+        mem_stats,
+        mem_verify,
 };

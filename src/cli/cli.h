@@ -46,7 +46,7 @@ struct cli {
 
 struct cli_out {
 	int fd;
-	int err;   /* errno of the first failed write; 0 while all is well */
+	int err; /* errno of the first failed write; 0 while all is well */
 	size_t len;
 	char buf[CLI_OUT_BUF];
 };
@@ -82,7 +82,7 @@ int cli_error(const struct cli *cli, const char *fmt, ...) CLI_PRINTF(2, 3);
  * that mean a malformed argument when usage_statuses is nonzero, else
  * CLI_EXIT_ERROR. */
 int cli_status(const struct cli *cli, cairn_status rc, const char *context,
-	       int usage_statuses);
+               int usage_statuses);
 /* A getopt_long() '?' or ':' result as a usage error. */
 int cli_bad_option(const struct cli *cli, int c, char *const argv[]);
 
@@ -116,19 +116,18 @@ int cli_base64(struct cli_out *out, const void *p, size_t n);
  * NULL when the result is empty).  Returns 0, -1 malformed, -2 no
  * memory. */
 int cli_base64_decode(const char *s, size_t n, unsigned char **out,
-		      size_t *outlen);
+                      size_t *outlen);
 /* Nonzero when p is exactly one JSON value that can be embedded in an
  * NDJSON line and read back byte for byte: no whitespace around it, no
  * CR or LF anywhere, and accepted by the very parser import uses. */
 int cli_json_embeddable(const void *p, size_t n);
 /* The span of p without JSON whitespace at either end. */
-void cli_json_trim(const char *p, size_t n, const char **start,
-		   size_t *len);
+void cli_json_trim(const char *p, size_t n, const char **start, size_t *len);
 /* In the text of one JSON object (already validated), find the raw text
  * of the value of the top-level member key.  Returns 0 and the span, or
  * -1 when there is no such member. */
 int cli_json_member_span(const char *obj, size_t n, const char *key,
-			 const char **start, size_t *len);
+                         const char **start, size_t *len);
 
 /* ---- events as NDJSON (event_json.c) ----------------------------------- */
 
@@ -142,7 +141,7 @@ int cli_event_write(struct cli_out *out, const cairn_event *e);
 /* One parsed line of the read/export format, as import needs it.  The
  * strings are borrowed from root; data and metadata are owned. */
 struct cli_line_event {
-	void *root;             /* json_t *, freed by cli_line_event_free */
+	void *root; /* json_t *, freed by cli_line_event_free */
 	const char *stream;
 	uint64_t version;
 	const char *type;
@@ -157,28 +156,27 @@ struct cli_line_event {
 
 /* Parse one line; on failure returns -1 and a reason in err. */
 int cli_event_parse(const char *line, size_t n, struct cli_line_event *ev,
-		    char *err, size_t errlen);
+                    char *err, size_t errlen);
 void cli_line_event_free(struct cli_line_event *ev);
 
 /* ---- progress on a terminal (progress.c) ------------------------------- */
 
 struct cli_progress {
-	int enabled;        /* stderr is a terminal */
-	int shown;          /* a line is on screen */
+	int enabled; /* stderr is a terminal */
+	int shown;   /* a line is on screen */
 	const char *label;
-	uint64_t total;     /* 0 = unknown */
+	uint64_t total; /* 0 = unknown */
 	int64_t last_ns;
 };
 
 void cli_progress_start(struct cli_progress *p, const char *label,
-			uint64_t total);
+                        uint64_t total);
 /* done is in the unit of total; events is what the line counts.  Cheap
  * to call per event: it redraws at most a few times a second. */
 void cli_progress_update(struct cli_progress *p, uint64_t done,
-			 uint64_t events);
+                         uint64_t events);
 /* Draw the final state (when a bar was shown) and end the line. */
-void cli_progress_end(struct cli_progress *p, uint64_t done,
-		      uint64_t events);
+void cli_progress_end(struct cli_progress *p, uint64_t done, uint64_t events);
 /* Wipe a progress line before an error message is printed. */
 void cli_progress_clear(void);
 
@@ -194,8 +192,10 @@ int cli_cmd_verify(struct cli *cli, int argc, char **argv);
 int cli_cmd_bench(struct cli *cli, int argc, char **argv);
 
 /* Options every verb accepts, handled in one place. */
-#define CLI_COMMON_LONGOPTS \
-	{"store", required_argument, NULL, 'S'}, \
-	{"help", no_argument, NULL, 'h'}
+#define CLI_COMMON_LONGOPTS                                                    \
+	{"store", required_argument, NULL, 'S'},                               \
+	{                                                                      \
+		"help", no_argument, NULL, 'h'                                 \
+	}
 
 #endif /* CAIRN_CLI_H */

@@ -14,29 +14,29 @@
 #include "cli.h"
 
 static const char append_help[] =
-	"Usage: cairn append STREAM [DATA] --type TYPE [OPTIONS]\n"
-	"\n"
-	"Append one event to STREAM and print {\"stream\",\"version\","
-	"\"position\"}\n"
-	"as one JSON line (with \"idempotent\":true when the event, given by\n"
-	"--id, was already there).  DATA is the payload; when it is absent or\n"
-	"\"-\" the payload is read from standard input.  A payload that is\n"
-	"JSON is stored without the whitespace around it; any other payload\n"
-	"is stored byte for byte.\n"
-	"\n"
-	"Options:\n"
-	"  -t, --type TYPE        the event type (required)\n"
-	"  -e, --expected WHAT    ANY (default), NO_STREAM, EXISTS, or the\n"
-	"                         exact current version N of the stream\n"
-	"  -m, --meta JSON        metadata, must be valid JSON\n"
-	"  -i, --id UUID          the event id (default: a fresh one); the\n"
-	"                         same id again makes the append idempotent\n"
-	"  -g, --tag TAG          a tag; repeat for more\n"
-	"      --store URI        the store (see 'cairn --help')\n"
-	"  -h, --help             this text\n"
-	"\n"
-	"Exit status: 0 ok, 1 error, 2 usage, 3 conflict (the stream is not\n"
-	"at the expected version; nothing was written).\n";
+        "Usage: cairn append STREAM [DATA] --type TYPE [OPTIONS]\n"
+        "\n"
+        "Append one event to STREAM and print {\"stream\",\"version\","
+        "\"position\"}\n"
+        "as one JSON line (with \"idempotent\":true when the event, given by\n"
+        "--id, was already there).  DATA is the payload; when it is absent or\n"
+        "\"-\" the payload is read from standard input.  A payload that is\n"
+        "JSON is stored without the whitespace around it; any other payload\n"
+        "is stored byte for byte.\n"
+        "\n"
+        "Options:\n"
+        "  -t, --type TYPE        the event type (required)\n"
+        "  -e, --expected WHAT    ANY (default), NO_STREAM, EXISTS, or the\n"
+        "                         exact current version N of the stream\n"
+        "  -m, --meta JSON        metadata, must be valid JSON\n"
+        "  -i, --id UUID          the event id (default: a fresh one); the\n"
+        "                         same id again makes the append idempotent\n"
+        "  -g, --tag TAG          a tag; repeat for more\n"
+        "      --store URI        the store (see 'cairn --help')\n"
+        "  -h, --help             this text\n"
+        "\n"
+        "Exit status: 0 ok, 1 error, 2 usage, 3 conflict (the stream is not\n"
+        "at the expected version; nothing was written).\n";
 
 struct append_args {
 	const char *stream;
@@ -50,7 +50,8 @@ struct append_args {
 	size_t ntags;
 };
 
-static int parse_expected(const char *s, int64_t *out)
+static int
+parse_expected(const char *s, int64_t *out)
 {
 	uint64_t n;
 
@@ -59,7 +60,7 @@ static int parse_expected(const char *s, int64_t *out)
 	} else if (strcasecmp(s, "NO_STREAM") == 0) {
 		*out = CAIRN_NO_STREAM;
 	} else if (strcasecmp(s, "EXISTS") == 0 ||
-		   strcasecmp(s, "STREAM_EXISTS") == 0) {
+	           strcasecmp(s, "STREAM_EXISTS") == 0) {
 		*out = CAIRN_STREAM_EXISTS;
 	} else if (cli_parse_u64(s, &n) == 0 && n <= (uint64_t)INT64_MAX) {
 		*out = (int64_t)n;
@@ -70,41 +71,43 @@ static int parse_expected(const char *s, int64_t *out)
 }
 
 /* Nonzero when p is one JSON value; else jerr says why. */
-static int is_json(const char *p, size_t n, json_error_t *jerr)
+static int
+is_json(const char *p, size_t n, json_error_t *jerr)
 {
-	json_t *v = json_loadb(p, n, JSON_DECODE_ANY | CLI_JSON_PARSE_FLAGS,
-			       jerr);
+	json_t *v =
+	        json_loadb(p, n, JSON_DECODE_ANY | CLI_JSON_PARSE_FLAGS, jerr);
 
 	json_decref(v);
 	return v != NULL;
 }
 
 /* Returns -1 to go on, else the exit status. */
-static int parse_args(struct cli *cli, int argc, char **argv,
-		      struct append_args *a)
+static int
+parse_args(struct cli *cli, int argc, char **argv, struct append_args *a)
 {
 	static const struct option longopts[] = {
-		{"type", required_argument, NULL, 't'},
-		{"expected", required_argument, NULL, 'e'},
-		{"meta", required_argument, NULL, 'm'},
-		{"id", required_argument, NULL, 'i'},
-		{"tag", required_argument, NULL, 'g'},
-		CLI_COMMON_LONGOPTS,
-		{NULL, 0, NULL, 0}
-	};
+	        {"type", required_argument, NULL, 't'},
+	        {"expected", required_argument, NULL, 'e'},
+	        {"meta", required_argument, NULL, 'm'},
+	        {"id", required_argument, NULL, 'i'},
+	        {"tag", required_argument, NULL, 'g'},
+	        CLI_COMMON_LONGOPTS,
+	        {NULL, 0, NULL, 0}};
 	int c;
 
-	while ((c = getopt_long(argc, argv, ":t:e:m:i:g:h", longopts,
-				NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":t:e:m:i:g:h", longopts, NULL)) !=
+	       -1) {
 		switch (c) {
 		case 't':
 			a->type = optarg;
 			break;
 		case 'e':
 			if (parse_expected(optarg, &a->expected) != 0)
-				return cli_usage(cli, "--expected must be ANY, "
-						 "NO_STREAM, EXISTS or a "
-						 "version, not '%s'", optarg);
+				return cli_usage(cli,
+				                 "--expected must be ANY, "
+				                 "NO_STREAM, EXISTS or a "
+				                 "version, not '%s'",
+				                 optarg);
 			break;
 		case 'm':
 			a->meta = optarg;
@@ -112,13 +115,13 @@ static int parse_args(struct cli *cli, int argc, char **argv,
 		case 'i':
 			if (cairn_uuid_parse(optarg, &a->id) != CAIRN_OK)
 				return cli_usage(cli, "--id '%s' is not a UUID",
-						 optarg);
+				                 optarg);
 			a->have_id = 1;
 			break;
 		case 'g':
 			if (a->ntags == CAIRN_TAGS_MAX)
 				return cli_usage(cli, "more than %d tags",
-						 CAIRN_TAGS_MAX);
+				                 CAIRN_TAGS_MAX);
 			a->tags[a->ntags++] = optarg;
 			break;
 		case 'S':
@@ -135,7 +138,7 @@ static int parse_args(struct cli *cli, int argc, char **argv,
 		return cli_usage(cli, "no stream given");
 	if (argc - optind > 2)
 		return cli_usage(cli, "too many arguments: '%s'",
-				 argv[optind + 2]);
+		                 argv[optind + 2]);
 	a->stream = argv[optind];
 	if (argc - optind == 2 && strcmp(argv[optind + 1], "-") != 0)
 		a->data_arg = argv[optind + 1];
@@ -150,8 +153,9 @@ static int parse_args(struct cli *cli, int argc, char **argv,
 
 /* The payload, from the argument or stdin, into *buf (owned, may stay
  * NULL for an argument).  Returns -1 to go on, else the exit status. */
-static int get_data(struct cli *cli, const struct append_args *a,
-		    char **buf, const char **data, size_t *len)
+static int
+get_data(struct cli *cli, const struct append_args *a, char **buf,
+         const char **data, size_t *len)
 {
 	int rc;
 
@@ -161,22 +165,24 @@ static int get_data(struct cli *cli, const struct append_args *a,
 	} else {
 		if (isatty(STDIN_FILENO))
 			fputs("cairn: append: reading the payload from "
-			      "standard input; end it with Ctrl-D\n", stderr);
+			      "standard input; end it with Ctrl-D\n",
+			      stderr);
 		rc = cli_read_all(STDIN_FILENO, CAIRN_DEFAULT_MAX_EVENT_SIZE,
-				  buf, len);
+		                  buf, len);
 		if (rc == -2)
 			return cli_error(cli, "the payload is over %u bytes",
-					 CAIRN_DEFAULT_MAX_EVENT_SIZE);
+			                 CAIRN_DEFAULT_MAX_EVENT_SIZE);
 		if (rc != 0)
 			return cli_error(cli, "reading standard input: %s",
-					 strerror(errno));
+			                 strerror(errno));
 		*data = *buf;
 	}
 	return -1;
 }
 
-static int print_result(struct cli *cli, const char *stream,
-			const cairn_append_result *res)
+static int
+print_result(struct cli *cli, const char *stream,
+             const cairn_append_result *res)
 {
 	struct cli_out out;
 
@@ -193,7 +199,8 @@ static int print_result(struct cli *cli, const char *stream,
 	return CLI_EXIT_OK;
 }
 
-int cli_cmd_append(struct cli *cli, int argc, char **argv)
+int
+cli_cmd_append(struct cli *cli, int argc, char **argv)
 {
 	struct append_args a;
 	cairn_new_event ev = CAIRN_NEW_EVENT_INIT;
@@ -216,7 +223,7 @@ int cli_cmd_append(struct cli *cli, int argc, char **argv)
 		cli_json_trim(a.meta, strlen(a.meta), &meta, &meta_len);
 		if (!is_json(meta, meta_len, &jerr))
 			return cli_usage(cli, "--meta is not valid JSON: %s",
-					 jerr.text);
+			                 jerr.text);
 	}
 	status = get_data(cli, &a, &buf, &data, &data_len);
 	if (status >= 0)

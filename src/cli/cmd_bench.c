@@ -21,16 +21,17 @@
 #endif
 
 static const char bench_help[] =
-	"Usage: cairn bench [ARGS...]\n"
-	"\n"
-	"Run the " BENCH_PROGRAM " program, found next to this cairn binary\n"
-	"or else on PATH, with ARGS passed through unchanged (the benchmark\n"
-	"makes its own stores; cairn's --store does not apply).  For the\n"
-	"benchmark's own options: cairn bench -- --help\n";
+        "Usage: cairn bench [ARGS...]\n"
+        "\n"
+        "Run the " BENCH_PROGRAM " program, found next to this cairn binary\n"
+        "or else on PATH, with ARGS passed through unchanged (the benchmark\n"
+        "makes its own stores; cairn's --store does not apply).  For the\n"
+        "benchmark's own options: cairn bench -- --help\n";
 
 /* dirname(/proc/self/exe)/cairn-bench into buf; -1 when it cannot be
  * known (no /proc, path too long). */
-static int sibling_path(char *buf, size_t size)
+static int
+sibling_path(char *buf, size_t size)
 {
 	char exe[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -48,15 +49,16 @@ static int sibling_path(char *buf, size_t size)
 	return len > 0 && (size_t)len < size ? 0 : -1;
 }
 
-int cli_cmd_bench(struct cli *cli, int argc, char **argv)
+int
+cli_cmd_bench(struct cli *cli, int argc, char **argv)
 {
 	static char name[] = BENCH_PROGRAM;
 	char path[PATH_MAX];
 	char **args;
 	int i, first = 1;
 
-	if (argc > 1 && (strcmp(argv[1], "--help") == 0 ||
-			 strcmp(argv[1], "-h") == 0))
+	if (argc > 1 &&
+	    (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
 		return cli_print(cli, bench_help);
 	if (argc > 1 && strcmp(argv[1], "--") == 0)
 		first = 2;
@@ -66,11 +68,12 @@ int cli_cmd_bench(struct cli *cli, int argc, char **argv)
 	args[0] = name;
 	for (i = first; i < argc; i++)
 		args[i - first + 1] = argv[i];
-	if (sibling_path(path, sizeof(path)) == 0 &&
-	    access(path, X_OK) == 0)
+	if (sibling_path(path, sizeof(path)) == 0 && access(path, X_OK) == 0)
 		execv(path, args);
 	execvp(BENCH_PROGRAM, args);
 	free(args);
-	return cli_error(cli, "cannot run %s (looked next to cairn and on "
-			 "PATH): %s", BENCH_PROGRAM, strerror(errno));
+	return cli_error(cli,
+	                 "cannot run %s (looked next to cairn and on "
+	                 "PATH): %s",
+	                 BENCH_PROGRAM, strerror(errno));
 }

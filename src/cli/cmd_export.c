@@ -22,29 +22,30 @@
 #include "cli.h"
 
 static const char export_help[] =
-	"Usage: cairn export [FILE] [OPTIONS]\n"
-	"\n"
-	"Write every event of the store, in global order, as NDJSON (the\n"
-	"format of 'cairn read') to FILE, or to standard output when FILE is\n"
-	"absent or \"-\".  'cairn import' reads it back.  Events appended\n"
-	"while the export runs are not included.  A regular FILE is replaced\n"
-	"only when the export is complete.  Shows progress when stderr is a\n"
-	"terminal.\n"
-	"\n"
-	"Options:\n"
-	"      --store URI    the store (see 'cairn --help')\n"
-	"  -h, --help         this text\n";
+        "Usage: cairn export [FILE] [OPTIONS]\n"
+        "\n"
+        "Write every event of the store, in global order, as NDJSON (the\n"
+        "format of 'cairn read') to FILE, or to standard output when FILE is\n"
+        "absent or \"-\".  'cairn import' reads it back.  Events appended\n"
+        "while the export runs are not included.  A regular FILE is replaced\n"
+        "only when the export is complete.  Shows progress when stderr is a\n"
+        "terminal.\n"
+        "\n"
+        "Options:\n"
+        "      --store URI    the store (see 'cairn --help')\n"
+        "  -h, --help         this text\n";
 
 /* Where the lines go: stdout, FILE itself (a device, a FIFO or a
  * symlink, which must not be renamed over), or a temporary file renamed
  * to FILE. */
 struct target {
-	const char *file;  /* NULL: stdout */
-	char *tmp;         /* NULL unless writing to a temporary file */
+	const char *file; /* NULL: stdout */
+	char *tmp;        /* NULL unless writing to a temporary file */
 	int fd;
 };
 
-static int open_target(struct cli *cli, struct target *t)
+static int
+open_target(struct cli *cli, struct target *t)
 {
 	struct stat sb;
 	size_t n;
@@ -59,7 +60,7 @@ static int open_target(struct cli *cli, struct target *t)
 		t->fd = open(t->file, O_WRONLY | O_TRUNC | O_CLOEXEC);
 		if (t->fd < 0)
 			return cli_error(cli, "%s: %s", t->file,
-					 strerror(errno));
+			                 strerror(errno));
 		return 0;
 	}
 	n = strlen(t->file) + sizeof(".tmp-XXXXXX");
@@ -85,13 +86,14 @@ static int open_target(struct cli *cli, struct target *t)
 }
 
 /* Make the written file the result.  Returns the exit status. */
-static int commit_target(struct cli *cli, struct target *t)
+static int
+commit_target(struct cli *cli, struct target *t)
 {
 	if (t->tmp == NULL) {
 		if (t->file && close(t->fd) != 0) {
 			t->fd = -1;
 			return cli_error(cli, "%s: %s", t->file,
-					 strerror(errno));
+			                 strerror(errno));
 		}
 		t->fd = -1;
 		return CLI_EXIT_OK;
@@ -109,7 +111,8 @@ static int commit_target(struct cli *cli, struct target *t)
 }
 
 /* After a failure: remove the partial temporary file. */
-static void abandon_target(struct target *t)
+static void
+abandon_target(struct target *t)
 {
 	if (t->file && t->fd >= 0)
 		close(t->fd);
@@ -120,8 +123,9 @@ static void abandon_target(struct target *t)
 }
 
 /* Write positions 1..head; returns the exit status. */
-static int pump(struct cli *cli, cairn_store *st, uint64_t head,
-		struct cli_out *out, struct cli_progress *prog)
+static int
+pump(struct cli *cli, cairn_store *st, uint64_t head, struct cli_out *out,
+     struct cli_progress *prog)
 {
 	const cairn_event *e;
 	cairn_iter *it = NULL;
@@ -156,12 +160,11 @@ done:
 	return status;
 }
 
-int cli_cmd_export(struct cli *cli, int argc, char **argv)
+int
+cli_cmd_export(struct cli *cli, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		CLI_COMMON_LONGOPTS,
-		{NULL, 0, NULL, 0}
-	};
+	static const struct option longopts[] = {CLI_COMMON_LONGOPTS,
+	                                         {NULL, 0, NULL, 0}};
 	struct target t = {NULL, NULL, -1};
 	struct cli_progress prog;
 	struct cli_out *out = NULL;
@@ -184,7 +187,7 @@ int cli_cmd_export(struct cli *cli, int argc, char **argv)
 	}
 	if (argc - optind > 1)
 		return cli_usage(cli, "too many arguments: '%s'",
-				 argv[optind + 1]);
+		                 argv[optind + 1]);
 	if (argc - optind == 1 && strcmp(argv[optind], "-") != 0)
 		t.file = argv[optind];
 

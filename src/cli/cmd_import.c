@@ -45,24 +45,24 @@
 #define IMPORT_READ_CHUNK (64u * 1024u)
 
 static const char import_help[] =
-	"Usage: cairn import [FILE] [OPTIONS]\n"
-	"\n"
-	"Append the events of an NDJSON export (the format of 'cairn read'\n"
-	"and 'cairn export') read from FILE, or from standard input when FILE\n"
-	"is absent or \"-\".  Each event keeps its stream, version, id, type,\n"
-	"data, metadata and tags; position and time are assigned by the\n"
-	"store.  Importing the same file twice changes nothing; an event that\n"
-	"does not fit the store (its stream is at another version) stops the\n"
-	"import with a conflict.  A malformed line stops the import with its\n"
-	"line number: the lines before it are imported, none from it on, and\n"
-	"running the import again after fixing it resumes where it stopped.\n"
-	"Prints a JSON summary.  Shows progress when stderr is a terminal.\n"
-	"\n"
-	"Options:\n"
-	"      --store URI    the store (see 'cairn --help')\n"
-	"  -h, --help         this text\n"
-	"\n"
-	"Exit status: 0 ok, 1 error or malformed input, 2 usage, 3 conflict.\n";
+        "Usage: cairn import [FILE] [OPTIONS]\n"
+        "\n"
+        "Append the events of an NDJSON export (the format of 'cairn read'\n"
+        "and 'cairn export') read from FILE, or from standard input when FILE\n"
+        "is absent or \"-\".  Each event keeps its stream, version, id, type,\n"
+        "data, metadata and tags; position and time are assigned by the\n"
+        "store.  Importing the same file twice changes nothing; an event that\n"
+        "does not fit the store (its stream is at another version) stops the\n"
+        "import with a conflict.  A malformed line stops the import with its\n"
+        "line number: the lines before it are imported, none from it on, and\n"
+        "running the import again after fixing it resumes where it stopped.\n"
+        "Prints a JSON summary.  Shows progress when stderr is a terminal.\n"
+        "\n"
+        "Options:\n"
+        "      --store URI    the store (see 'cairn --help')\n"
+        "  -h, --help         this text\n"
+        "\n"
+        "Exit status: 0 ok, 1 error or malformed input, 2 usage, 3 conflict.\n";
 
 /* ---- reading lines ------------------------------------------------------ */
 
@@ -73,12 +73,13 @@ struct reader {
 	int eof;
 	char *line;
 	size_t len, cap;
-	uint64_t consumed;     /* bytes of input used, for progress */
+	uint64_t consumed; /* bytes of input used, for progress */
 };
 
 /* Returns 1 with r->line/r->len (no newline, NUL-terminated), 0 at the
  * end, -1 on a read error (errno), -2 for a line over IMPORT_LINE_MAX. */
-static int next_line(struct reader *r)
+static int
+next_line(struct reader *r)
 {
 	r->len = 0;
 	for (;;) {
@@ -105,7 +106,7 @@ static int next_line(struct reader *r)
 		}
 		nl = memchr(r->chunk + r->pos, '\n', r->fill - r->pos);
 		take = nl ? (size_t)(nl - (r->chunk + r->pos))
-			  : r->fill - r->pos;
+		          : r->fill - r->pos;
 		if (r->len + take > IMPORT_LINE_MAX)
 			return -2;
 		if (r->len + take + 1 > r->cap) {
@@ -138,7 +139,8 @@ got:
 	return 1;
 }
 
-static int is_blank(const char *s, size_t n)
+static int
+is_blank(const char *s, size_t n)
 {
 	size_t i;
 
@@ -172,14 +174,15 @@ struct batch {
 };
 
 struct counts {
-	uint64_t events;   /* taken from the file */
-	uint64_t written;  /* newly appended */
-	uint64_t skipped;  /* already in the store (idempotent) */
+	uint64_t events;  /* taken from the file */
+	uint64_t written; /* newly appended */
+	uint64_t skipped; /* already in the store (idempotent) */
 };
 
 /* FNV-1a: short ids, one batch at a time; nothing adversarial to fear
  * beyond a slower probe. */
-static size_t stream_hash(const char *s)
+static size_t
+stream_hash(const char *s)
 {
 	uint32_t h = 2166136261u;
 
@@ -189,7 +192,8 @@ static size_t stream_hash(const char *s)
 }
 
 /* The slot of stream: the one holding it, or the free one to take. */
-static size_t find_slot(const struct batch *b, const char *stream)
+static size_t
+find_slot(const struct batch *b, const char *stream)
 {
 	size_t i = stream_hash(stream);
 
@@ -201,8 +205,8 @@ static size_t find_slot(const struct batch *b, const char *stream)
 
 /* Add ev to the batch; returns -1 (leaving ev to the caller) when the
  * batch must be flushed first. */
-static int batch_add(struct batch *b, const struct cli_line_event *ev,
-		     unsigned long line)
+static int
+batch_add(struct batch *b, const struct cli_line_event *ev, unsigned long line)
 {
 	size_t size = ev->data_len + ev->metadata_len, slot;
 
@@ -228,7 +232,8 @@ static int batch_add(struct batch *b, const struct cli_line_event *ev,
 	return 0;
 }
 
-static void batch_clear(struct batch *b)
+static void
+batch_clear(struct batch *b)
 {
 	size_t i;
 
@@ -241,7 +246,8 @@ static void batch_clear(struct batch *b)
 }
 
 /* Point the new events and writes at the parsed lines. */
-static void fill_writes(struct batch *b)
+static void
+fill_writes(struct batch *b)
 {
 	size_t i;
 
@@ -267,8 +273,8 @@ static void fill_writes(struct batch *b)
 	}
 }
 
-static void count(struct counts *c, const cairn_append_result *res,
-		  size_t n)
+static void
+count(struct counts *c, const cairn_append_result *res, size_t n)
 {
 	if (res->idempotent)
 		c->skipped += n;
@@ -282,8 +288,9 @@ static void count(struct counts *c, const cairn_append_result *res,
  * which the store accepts only as a repeat of the very same events, and
  * the rest goes on after them.  Returns 0, or the exit status after
  * reporting. */
-static int flush_write(struct cli *cli, cairn_store *st, struct batch *b,
-		       size_t wi, struct counts *c)
+static int
+flush_write(struct cli *cli, cairn_store *st, struct batch *b, size_t wi,
+            struct counts *c)
 {
 	const cairn_write *w = &b->w[wi];
 	size_t done = 0;
@@ -304,12 +311,12 @@ static int flush_write(struct cli *cli, cairn_store *st, struct batch *b,
 			n = (size_t)(res.conflict_actual - (uint64_t)expected);
 			memset(&res, 0, sizeof(res));
 			rc = cairn_append(st, w->stream, expected, b->ne + at,
-					  n, &res);
+			                  n, &res);
 		}
 		if (rc != CAIRN_OK) {
 			snprintf(where, sizeof(where),
-				 "line %lu (all before it is imported)",
-				 b->line[at]);
+			         "line %lu (all before it is imported)",
+			         b->line[at]);
 			return cli_status(cli, rc, where, 0);
 		}
 		count(c, &res, n);
@@ -323,8 +330,8 @@ static int flush_write(struct cli *cli, cairn_store *st, struct batch *b,
  * in file order: that finds the line at fault, commits every line before
  * it, and resumes a partly imported stream.  Returns 0, or the exit
  * status after reporting. */
-static int flush(struct cli *cli, cairn_store *st, struct batch *b,
-		 struct counts *c)
+static int
+flush(struct cli *cli, cairn_store *st, struct batch *b, struct counts *c)
 {
 	cairn_append_result res;
 	size_t wi;
@@ -347,8 +354,9 @@ static int flush(struct cli *cli, cairn_store *st, struct batch *b,
 
 /* ---- the verb ----------------------------------------------------------- */
 
-static int summary(struct cli *cli, cairn_store *st, const struct counts *c,
-		   unsigned long lines)
+static int
+summary(struct cli *cli, cairn_store *st, const struct counts *c,
+        unsigned long lines)
 {
 	struct cli_out out;
 	uint64_t head = 0;
@@ -362,18 +370,18 @@ static int summary(struct cli *cli, cairn_store *st, const struct counts *c,
 	    cli_out_str(&out, ",\"written\":") ||
 	    cli_out_u64(&out, c->written) ||
 	    cli_out_str(&out, ",\"skipped\":") ||
-	    cli_out_u64(&out, c->skipped) ||
-	    cli_out_str(&out, ",\"head\":") || cli_out_u64(&out, head) ||
-	    cli_out_str(&out, "}\n") || cli_out_flush(&out))
+	    cli_out_u64(&out, c->skipped) || cli_out_str(&out, ",\"head\":") ||
+	    cli_out_u64(&out, head) || cli_out_str(&out, "}\n") ||
+	    cli_out_flush(&out))
 		return cli_out_fail(cli, &out);
 	return CLI_EXIT_OK;
 }
 
 /* Read, parse and append until the end or the first failure.  Returns
  * the exit status, with *lines the number of lines read. */
-static int run(struct cli *cli, cairn_store *st, struct reader *r,
-	       struct batch *b, struct counts *c, struct cli_progress *prog,
-	       unsigned long *lines)
+static int
+run(struct cli *cli, cairn_store *st, struct reader *r, struct batch *b,
+    struct counts *c, struct cli_progress *prog, unsigned long *lines)
 {
 	char err[256];
 	int got, status, read_errno;
@@ -384,8 +392,8 @@ static int run(struct cli *cli, cairn_store *st, struct reader *r,
 		++*lines;
 		if (is_blank(r->line, r->len))
 			continue;
-		if (cli_event_parse(r->line, r->len, &ev, err,
-				    sizeof(err)) != 0)
+		if (cli_event_parse(r->line, r->len, &ev, err, sizeof(err)) !=
+		    0)
 			goto bad_line;
 		if (cairn_validate_stream_id(ev.stream) != CAIRN_OK ||
 		    cairn_validate_type(ev.type) != CAIRN_OK) {
@@ -407,7 +415,7 @@ static int run(struct cli *cli, cairn_store *st, struct reader *r,
 	if (got == -2) {
 		++*lines;
 		snprintf(err, sizeof(err), "longer than %u bytes",
-			 IMPORT_LINE_MAX);
+		         IMPORT_LINE_MAX);
 		goto bad_line;
 	}
 	read_errno = errno;
@@ -416,24 +424,27 @@ static int run(struct cli *cli, cairn_store *st, struct reader *r,
 	if (status != 0)
 		return status;
 	if (got == -1)
-		return cli_error(cli, "reading line %lu: %s (all before it is "
-				 "imported)", *lines + 1, strerror(read_errno));
+		return cli_error(cli,
+		                 "reading line %lu: %s (all before it is "
+		                 "imported)",
+		                 *lines + 1, strerror(read_errno));
 	cli_progress_end(prog, r->consumed, c->events);
 	return CLI_EXIT_OK;
 bad_line:
 	status = flush(cli, st, b, c);
 	if (status != 0)
 		return status;
-	return cli_error(cli, "line %lu: %s (all before it is imported, "
-			 "nothing from it on)", *lines, err);
+	return cli_error(cli,
+	                 "line %lu: %s (all before it is imported, "
+	                 "nothing from it on)",
+	                 *lines, err);
 }
 
-int cli_cmd_import(struct cli *cli, int argc, char **argv)
+int
+cli_cmd_import(struct cli *cli, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		CLI_COMMON_LONGOPTS,
-		{NULL, 0, NULL, 0}
-	};
+	static const struct option longopts[] = {CLI_COMMON_LONGOPTS,
+	                                         {NULL, 0, NULL, 0}};
 	const char *file = NULL;
 	struct reader *r = NULL;
 	struct batch *b = NULL;
@@ -458,7 +469,7 @@ int cli_cmd_import(struct cli *cli, int argc, char **argv)
 	}
 	if (argc - optind > 1)
 		return cli_usage(cli, "too many arguments: '%s'",
-				 argv[optind + 1]);
+		                 argv[optind + 1]);
 	if (argc - optind == 1 && strcmp(argv[optind], "-") != 0)
 		file = argv[optind];
 
@@ -472,8 +483,8 @@ int cli_cmd_import(struct cli *cli, int argc, char **argv)
 	if (file) {
 		r->fd = open(file, O_RDONLY | O_CLOEXEC);
 		if (r->fd < 0) {
-			status = cli_error(cli, "%s: %s", file,
-					   strerror(errno));
+			status =
+			        cli_error(cli, "%s: %s", file, strerror(errno));
 			goto done;
 		}
 	}
@@ -481,8 +492,9 @@ int cli_cmd_import(struct cli *cli, int argc, char **argv)
 	if (status != 0)
 		goto done;
 	cli_progress_start(&prog, "import",
-			   fstat(r->fd, &sb) == 0 && S_ISREG(sb.st_mode) ?
-				   (uint64_t)sb.st_size : 0);
+	                   fstat(r->fd, &sb) == 0 && S_ISREG(sb.st_mode)
+	                           ? (uint64_t)sb.st_size
+	                           : 0);
 	status = run(cli, st, r, b, &counts, &prog, &lines);
 	if (status == CLI_EXIT_OK)
 		status = summary(cli, st, &counts, lines);

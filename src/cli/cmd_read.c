@@ -14,26 +14,26 @@
 #define ALL_STREAM "$all"
 
 static const char read_help[] =
-	"Usage: cairn read STREAM|'$all' [OPTIONS]\n"
-	"\n"
-	"Print the events of STREAM, or of the whole store with '$all' (in\n"
-	"global order), as NDJSON: one JSON object per line with position,\n"
-	"stream, version, type, id, time, data, metadata (when not empty) and\n"
-	"tags (when any).  A payload that is one JSON value on one line is\n"
-	"shown as JSON (\"data\"); any other payload as base64\n"
-	"(\"data_base64\").  A stream that does not exist reads as empty.\n"
-	"\n"
-	"Options:\n"
-	"  -f, --from N       start at version N (at position N for '$all');\n"
-	"                     backwards, 0 means the end\n"
-	"  -n, --limit N      at most N events\n"
-	"  -b, --backwards    newest first\n"
-	"  -t, --type TYPE    '$all' only: only events of this type; repeat\n"
-	"                     for several types\n"
-	"  -p, --prefix P     '$all' only: only streams whose id starts\n"
-	"                     with P\n"
-	"      --store URI    the store (see 'cairn --help')\n"
-	"  -h, --help         this text\n";
+        "Usage: cairn read STREAM|'$all' [OPTIONS]\n"
+        "\n"
+        "Print the events of STREAM, or of the whole store with '$all' (in\n"
+        "global order), as NDJSON: one JSON object per line with position,\n"
+        "stream, version, type, id, time, data, metadata (when not empty) and\n"
+        "tags (when any).  A payload that is one JSON value on one line is\n"
+        "shown as JSON (\"data\"); any other payload as base64\n"
+        "(\"data_base64\").  A stream that does not exist reads as empty.\n"
+        "\n"
+        "Options:\n"
+        "  -f, --from N       start at version N (at position N for '$all');\n"
+        "                     backwards, 0 means the end\n"
+        "  -n, --limit N      at most N events\n"
+        "  -b, --backwards    newest first\n"
+        "  -t, --type TYPE    '$all' only: only events of this type; repeat\n"
+        "                     for several types\n"
+        "  -p, --prefix P     '$all' only: only streams whose id starts\n"
+        "                     with P\n"
+        "      --store URI    the store (see 'cairn --help')\n"
+        "  -h, --help         this text\n";
 
 struct read_args {
 	const char *stream;
@@ -42,33 +42,36 @@ struct read_args {
 };
 
 /* Returns -1 to go on, else the exit status. */
-static int parse_args(struct cli *cli, int argc, char **argv,
-		      struct read_args *a)
+static int
+parse_args(struct cli *cli, int argc, char **argv, struct read_args *a)
 {
 	static const struct option longopts[] = {
-		{"from", required_argument, NULL, 'f'},
-		{"limit", required_argument, NULL, 'n'},
-		{"backwards", no_argument, NULL, 'b'},
-		{"type", required_argument, NULL, 't'},
-		{"prefix", required_argument, NULL, 'p'},
-		CLI_COMMON_LONGOPTS,
-		{NULL, 0, NULL, 0}
-	};
+	        {"from", required_argument, NULL, 'f'},
+	        {"limit", required_argument, NULL, 'n'},
+	        {"backwards", no_argument, NULL, 'b'},
+	        {"type", required_argument, NULL, 't'},
+	        {"prefix", required_argument, NULL, 'p'},
+	        CLI_COMMON_LONGOPTS,
+	        {NULL, 0, NULL, 0}};
 	int c;
 
-	while ((c = getopt_long(argc, argv, ":f:n:bt:p:h", longopts,
-				NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":f:n:bt:p:h", longopts, NULL)) !=
+	       -1) {
 		switch (c) {
 		case 'f':
 			if (cli_parse_u64(optarg, &a->ro.from) != 0)
-				return cli_usage(cli, "--from needs a number, "
-						 "not '%s'", optarg);
+				return cli_usage(cli,
+				                 "--from needs a number, "
+				                 "not '%s'",
+				                 optarg);
 			break;
 		case 'n':
 			if (cli_parse_u64(optarg, &a->ro.limit) != 0 ||
 			    a->ro.limit == 0)
-				return cli_usage(cli, "--limit needs a number "
-						 ">= 1, not '%s'", optarg);
+				return cli_usage(cli,
+				                 "--limit needs a number "
+				                 ">= 1, not '%s'",
+				                 optarg);
 			break;
 		case 'b':
 			a->ro.backwards = 1;
@@ -76,7 +79,7 @@ static int parse_args(struct cli *cli, int argc, char **argv,
 		case 't':
 			if (cairn_validate_type(optarg) != CAIRN_OK)
 				return cli_status(cli, CAIRN_INVALID_TYPE,
-						  "--type", 1);
+				                  "--type", 1);
 			/* argc bounds the number of --type options. */
 			a->types[a->ro.ntypes++] = optarg;
 			break;
@@ -95,23 +98,24 @@ static int parse_args(struct cli *cli, int argc, char **argv,
 	}
 	if (optind >= argc)
 		return cli_usage(cli, "no stream given (a stream id or "
-				 "'$all')");
+		                      "'$all')");
 	if (argc - optind > 1)
 		return cli_usage(cli, "too many arguments: '%s'",
-				 argv[optind + 1]);
+		                 argv[optind + 1]);
 	a->stream = argv[optind];
 	if (strcmp(a->stream, ALL_STREAM) == 0)
 		return -1;
 	if (a->ro.ntypes > 0 || a->ro.prefix)
 		return cli_usage(cli, "--type and --prefix are for '$all' "
-				 "only");
+		                      "only");
 	if (cairn_validate_stream_id(a->stream) != CAIRN_OK)
 		return cli_status(cli, CAIRN_INVALID_STREAM, NULL, 1);
 	return -1;
 }
 
 /* Copy every event of it to out; returns the exit status. */
-static int pump(struct cli *cli, cairn_iter *it, struct cli_out *out)
+static int
+pump(struct cli *cli, cairn_iter *it, struct cli_out *out)
 {
 	const cairn_event *e;
 	cairn_status rc;
@@ -134,7 +138,8 @@ static int pump(struct cli *cli, cairn_iter *it, struct cli_out *out)
 	return CLI_EXIT_OK;
 }
 
-int cli_cmd_read(struct cli *cli, int argc, char **argv)
+int
+cli_cmd_read(struct cli *cli, int argc, char **argv)
 {
 	struct read_args a;
 	cairn_read_opts init = CAIRN_READ_OPTS_INIT;

@@ -8,19 +8,20 @@
 #include "cli.h"
 
 static const char stat_help[] =
-	"Usage: cairn stat [OPTIONS]\n"
-	"\n"
-	"Print the store's numbers, one per line as NAME<tab>VALUE: events,\n"
-	"streams, head (the newest position), bytes (storage used, 0 when the\n"
-	"backend cannot tell) and backend.\n"
-	"\n"
-	"Options:\n"
-	"  -j, --json         one JSON object instead\n"
-	"      --store URI    the store (see 'cairn --help')\n"
-	"  -h, --help         this text\n";
+        "Usage: cairn stat [OPTIONS]\n"
+        "\n"
+        "Print the store's numbers, one per line as NAME<tab>VALUE: events,\n"
+        "streams, head (the newest position), bytes (storage used, 0 when the\n"
+        "backend cannot tell) and backend.\n"
+        "\n"
+        "Options:\n"
+        "  -j, --json         one JSON object instead\n"
+        "      --store URI    the store (see 'cairn --help')\n"
+        "  -h, --help         this text\n";
 
-static int write_stats(struct cli_out *out, const cairn_stats *s,
-		       const char *backend, int json)
+static int
+write_stats(struct cli_out *out, const cairn_stats *s, const char *backend,
+            int json)
 {
 	if (json)
 		return cli_out_str(out, "{\"events\":") ||
@@ -36,20 +37,19 @@ static int write_stats(struct cli_out *out, const cairn_stats *s,
 		       cli_out_str(out, "}\n");
 	return cli_out_str(out, "events\t") || cli_out_u64(out, s->events) ||
 	       cli_out_str(out, "\nstreams\t") ||
-	       cli_out_u64(out, s->streams) ||
-	       cli_out_str(out, "\nhead\t") || cli_out_u64(out, s->head) ||
-	       cli_out_str(out, "\nbytes\t") || cli_out_u64(out, s->bytes) ||
-	       cli_out_str(out, "\nbackend\t") || cli_out_str(out, backend) ||
-	       cli_out_str(out, "\n");
+	       cli_out_u64(out, s->streams) || cli_out_str(out, "\nhead\t") ||
+	       cli_out_u64(out, s->head) || cli_out_str(out, "\nbytes\t") ||
+	       cli_out_u64(out, s->bytes) || cli_out_str(out, "\nbackend\t") ||
+	       cli_out_str(out, backend) || cli_out_str(out, "\n");
 }
 
-int cli_cmd_stat(struct cli *cli, int argc, char **argv)
+int
+cli_cmd_stat(struct cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"json", no_argument, NULL, 'j'},
-		CLI_COMMON_LONGOPTS,
-		{NULL, 0, NULL, 0}
-	};
+	        {"json", no_argument, NULL, 'j'},
+	        CLI_COMMON_LONGOPTS,
+	        {NULL, 0, NULL, 0}};
 	struct cli_out out;
 	cairn_store *st = NULL;
 	cairn_stats stats;

@@ -11,21 +11,21 @@
 #include "cli.h"
 
 static const char streams_help[] =
-	"Usage: cairn streams [PREFIX] [OPTIONS]\n"
-	"\n"
-	"List the streams whose id starts with PREFIX, in byte order, one per\n"
-	"line: id, version and last position, separated by tabs.  One page at\n"
-	"a time: when more streams follow, a terminal is told how to ask for\n"
-	"the next page.\n"
-	"\n"
-	"Options:\n"
-	"  -a, --after ID     start after the stream ID (the last one of the\n"
-	"                     previous page)\n"
-	"  -n, --limit N      at most N streams (default 1000)\n"
-	"  -j, --json         NDJSON: stream, version, last_position,\n"
-	"                     created, updated\n"
-	"      --store URI    the store (see 'cairn --help')\n"
-	"  -h, --help         this text\n";
+        "Usage: cairn streams [PREFIX] [OPTIONS]\n"
+        "\n"
+        "List the streams whose id starts with PREFIX, in byte order, one per\n"
+        "line: id, version and last position, separated by tabs.  One page at\n"
+        "a time: when more streams follow, a terminal is told how to ask for\n"
+        "the next page.\n"
+        "\n"
+        "Options:\n"
+        "  -a, --after ID     start after the stream ID (the last one of the\n"
+        "                     previous page)\n"
+        "  -n, --limit N      at most N streams (default 1000)\n"
+        "  -j, --json         NDJSON: stream, version, last_position,\n"
+        "                     created, updated\n"
+        "      --store URI    the store (see 'cairn --help')\n"
+        "  -h, --help         this text\n";
 
 struct streams_args {
 	const char *prefix;
@@ -34,16 +34,15 @@ struct streams_args {
 	int json;
 };
 
-static int parse_args(struct cli *cli, int argc, char **argv,
-		      struct streams_args *a)
+static int
+parse_args(struct cli *cli, int argc, char **argv, struct streams_args *a)
 {
 	static const struct option longopts[] = {
-		{"after", required_argument, NULL, 'a'},
-		{"limit", required_argument, NULL, 'n'},
-		{"json", no_argument, NULL, 'j'},
-		CLI_COMMON_LONGOPTS,
-		{NULL, 0, NULL, 0}
-	};
+	        {"after", required_argument, NULL, 'a'},
+	        {"limit", required_argument, NULL, 'n'},
+	        {"json", no_argument, NULL, 'j'},
+	        CLI_COMMON_LONGOPTS,
+	        {NULL, 0, NULL, 0}};
 	int c;
 
 	while ((c = getopt_long(argc, argv, ":a:n:jh", longopts, NULL)) != -1) {
@@ -56,8 +55,10 @@ static int parse_args(struct cli *cli, int argc, char **argv,
 			 * next page exists, hence the bound below SIZE_MAX. */
 			if (cli_parse_u64(optarg, &a->limit) != 0 ||
 			    a->limit == 0 || a->limit >= SIZE_MAX)
-				return cli_usage(cli, "--limit needs a number "
-						 ">= 1, not '%s'", optarg);
+				return cli_usage(cli,
+				                 "--limit needs a number "
+				                 ">= 1, not '%s'",
+				                 optarg);
 			break;
 		case 'j':
 			a->json = 1;
@@ -74,18 +75,18 @@ static int parse_args(struct cli *cli, int argc, char **argv,
 	}
 	if (argc - optind > 1)
 		return cli_usage(cli, "too many arguments: '%s'",
-				 argv[optind + 1]);
+		                 argv[optind + 1]);
 	if (argc - optind == 1)
 		a->prefix = argv[optind];
 	if ((a->prefix && strlen(a->prefix) > CAIRN_STREAM_ID_MAX) ||
 	    (a->after && strlen(a->after) > CAIRN_STREAM_ID_MAX))
 		return cli_usage(cli, "a prefix or --after is at most %d bytes",
-				 CAIRN_STREAM_ID_MAX);
+		                 CAIRN_STREAM_ID_MAX);
 	return -1;
 }
 
-static int write_info(struct cli_out *out, const cairn_stream_info *s,
-		      int json)
+static int
+write_info(struct cli_out *out, const cairn_stream_info *s, int json)
 {
 	if (!json)
 		/* Stream ids hold no control characters, so no tab or
@@ -109,7 +110,8 @@ static int write_info(struct cli_out *out, const cairn_stream_info *s,
 }
 
 /* Print text as one shell word. */
-static void put_quoted(const char *s)
+static void
+put_quoted(const char *s)
 {
 	fputc('\'', stderr);
 	for (; *s; s++) {
@@ -123,13 +125,13 @@ static void put_quoted(const char *s)
 
 /* The command line that shows the next page, for a person at a terminal;
  * a script pages with --after itself and needs no prose on stderr. */
-static void next_page_hint(const struct cli *cli,
-			   const struct streams_args *a, const char *last)
+static void
+next_page_hint(const struct cli *cli, const struct streams_args *a,
+               const char *last)
 {
 	if (!isatty(STDERR_FILENO))
 		return;
-	fputs("cairn: streams: more streams follow; next page: cairn ",
-	      stderr);
+	fputs("cairn: streams: more streams follow; next page: cairn ", stderr);
 	if (cli->store_given) {
 		fputs("--store ", stderr);
 		put_quoted(cli->store_uri);
@@ -149,7 +151,8 @@ static void next_page_hint(const struct cli *cli,
 	fputc('\n', stderr);
 }
 
-int cli_cmd_streams(struct cli *cli, int argc, char **argv)
+int
+cli_cmd_streams(struct cli *cli, int argc, char **argv)
 {
 	struct streams_args a = {NULL, NULL, CAIRN_LIST_DEFAULT_LIMIT, 0};
 	char last[CAIRN_STREAM_ID_MAX + 1] = "";
@@ -174,7 +177,7 @@ int cli_cmd_streams(struct cli *cli, int argc, char **argv)
 	/* limit + 1: the extra stream, never printed, tells whether a next
 	 * page exists, so the hint is never a false alarm. */
 	rc = cairn_list_streams(st, a.prefix, a.after, (size_t)a.limit + 1,
-				&it);
+	                        &it);
 	if (rc != CAIRN_OK) {
 		status = cli_status(cli, rc, NULL, 1);
 		goto done;

@@ -9,20 +9,21 @@
 #include "cli.h"
 
 static const char verify_help[] =
-	"Usage: cairn verify [OPTIONS]\n"
-	"\n"
-	"Check every invariant of the store (contiguous versions, gapless\n"
-	"positions, indexes consistent both ways, unique ids, checksums).\n"
-	"Prints each problem found on its own line, then one summary line.\n"
-	"\n"
-	"Options:\n"
-	"      --store URI    the store (see 'cairn --help')\n"
-	"  -h, --help         this text\n"
-	"\n"
-	"Exit status: 0 no problem, 1 problems found or the check failed.\n";
+        "Usage: cairn verify [OPTIONS]\n"
+        "\n"
+        "Check every invariant of the store (contiguous versions, gapless\n"
+        "positions, indexes consistent both ways, unique ids, checksums).\n"
+        "Prints each problem found on its own line, then one summary line.\n"
+        "\n"
+        "Options:\n"
+        "      --store URI    the store (see 'cairn --help')\n"
+        "  -h, --help         this text\n"
+        "\n"
+        "Exit status: 0 no problem, 1 problems found or the check failed.\n";
 
 /* A problem sentence on one line, whatever it contains. */
-static void on_problem(void *ctx, const char *problem)
+static void
+on_problem(void *ctx, const char *problem)
 {
 	struct cli_out *out = ctx;
 	const char *p = problem, *run = problem;
@@ -42,24 +43,23 @@ static void on_problem(void *ctx, const char *problem)
 	cli_out_write(out, "\n", 1);
 }
 
-static int summary(struct cli_out *out, uint64_t problems,
-		   const cairn_stats *s)
+static int
+summary(struct cli_out *out, uint64_t problems, const cairn_stats *s)
 {
 	return cli_out_str(out, problems == 0 ? "ok: " : "FAILED: ") ||
 	       cli_out_u64(out, problems) ||
-	       cli_out_str(out, problems == 1 ? " problem in " :
-						 " problems in ") ||
+	       cli_out_str(out,
+	                   problems == 1 ? " problem in " : " problems in ") ||
 	       cli_out_u64(out, s->events) || cli_out_str(out, " events, ") ||
 	       cli_out_u64(out, s->streams) || cli_out_str(out, " streams\n") ||
 	       cli_out_flush(out);
 }
 
-int cli_cmd_verify(struct cli *cli, int argc, char **argv)
+int
+cli_cmd_verify(struct cli *cli, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		CLI_COMMON_LONGOPTS,
-		{NULL, 0, NULL, 0}
-	};
+	static const struct option longopts[] = {CLI_COMMON_LONGOPTS,
+	                                         {NULL, 0, NULL, 0}};
 	struct cli_out *out;
 	cairn_store *st = NULL;
 	cairn_stats stats;

@@ -26,7 +26,8 @@
 
 /* RFC 3339 in UTC with nanoseconds: sortable as text, exact, and what
  * every JSON consumer parses. */
-int cli_json_time(struct cli_out *out, int64_t ns)
+int
+cli_json_time(struct cli_out *out, int64_t ns)
 {
 	int64_t sec = ns / NS_PER_SEC, frac = ns % NS_PER_SEC;
 	time_t t;
@@ -42,37 +43,35 @@ int cli_json_time(struct cli_out *out, int64_t ns)
 	if (gmtime_r(&t, &tm) == NULL)
 		return cli_out_str(out, "null");
 	len = snprintf(buf, sizeof(buf),
-		       "\"%04d-%02d-%02dT%02d:%02d:%02d.%09" PRId64 "Z\"",
-		       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		       tm.tm_min, tm.tm_sec, frac);
+	               "\"%04d-%02d-%02dT%02d:%02d:%02d.%09" PRId64 "Z\"",
+	               tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	               tm.tm_min, tm.tm_sec, frac);
 	return cli_out_write(out, buf, (size_t)len);
 }
 
 /* ,"name":<json> or ,"name_base64":"..." */
-static int write_payload(struct cli_out *out, const char *name,
-			 const void *p, size_t n)
+static int
+write_payload(struct cli_out *out, const char *name, const void *p, size_t n)
 {
 	if (cli_out_str(out, ",\"") != 0 || cli_out_str(out, name) != 0)
 		return -1;
 	if (cli_json_embeddable(p, n))
-		return cli_out_write(out, "\":", 2) ||
-		       cli_out_write(out, p, n);
+		return cli_out_write(out, "\":", 2) || cli_out_write(out, p, n);
 	return cli_out_str(out, "_base64\":\"") || cli_base64(out, p, n) ||
 	       cli_out_write(out, "\"", 1);
 }
 
-int cli_event_write(struct cli_out *out, const cairn_event *e)
+int
+cli_event_write(struct cli_out *out, const cairn_event *e)
 {
 	char id[CAIRN_UUID_STR_LEN + 1];
 	size_t i;
 
 	cairn_uuid_format(&e->id, id);
 	if (cli_out_str(out, "{\"position\":") ||
-	    cli_out_u64(out, e->position) ||
-	    cli_out_str(out, ",\"stream\":") ||
+	    cli_out_u64(out, e->position) || cli_out_str(out, ",\"stream\":") ||
 	    cli_json_string(out, e->stream, e->stream_len) ||
-	    cli_out_str(out, ",\"version\":") ||
-	    cli_out_u64(out, e->version) ||
+	    cli_out_str(out, ",\"version\":") || cli_out_u64(out, e->version) ||
 	    cli_out_str(out, ",\"type\":") ||
 	    cli_json_string(out, e->type, e->type_len) ||
 	    cli_out_str(out, ",\"id\":\"") || cli_out_str(out, id) ||
@@ -102,11 +101,12 @@ int cli_event_write(struct cli_out *out, const cairn_event *e)
 /* ---- parsing ------------------------------------------------------------ */
 
 static const char *const known_fields[] = {
-	"position", "stream", "version", "type", "id", "time", "data",
-	"data_base64", "metadata", "metadata_base64", "tags", NULL
-};
+        "position", "stream", "version",     "type",     "id",
+        "time",     "data",   "data_base64", "metadata", "metadata_base64",
+        "tags",     NULL};
 
-static int known_field(const char *key)
+static int
+known_field(const char *key)
 {
 	size_t i;
 
@@ -118,9 +118,10 @@ static int known_field(const char *key)
 
 /* Take one payload: the raw text of "name", or the decoded
  * "name_base64", or nothing when required is 0. */
-static int parse_payload(const char *line, size_t n, json_t *root,
-			 const char *name, int required, unsigned char **out,
-			 size_t *outlen, char *err, size_t errlen)
+static int
+parse_payload(const char *line, size_t n, json_t *root, const char *name,
+              int required, unsigned char **out, size_t *outlen, char *err,
+              size_t errlen)
 {
 	char b64name[32];
 	json_t *raw = json_object_get(root, name), *enc;
@@ -153,28 +154,28 @@ static int parse_payload(const char *line, size_t n, json_t *root,
 	if (enc) {
 		if (!json_is_string(enc)) {
 			snprintf(err, errlen, "\"%s\" is not a string",
-				 b64name);
+			         b64name);
 			return -1;
 		}
 		rc = cli_base64_decode(json_string_value(enc),
-				       json_string_length(enc), out, outlen);
+		                       json_string_length(enc), out, outlen);
 		if (rc == -2)
 			snprintf(err, errlen, "out of memory");
 		else if (rc != 0)
 			snprintf(err, errlen, "\"%s\" is not valid base64",
-				 b64name);
+			         b64name);
 		return rc == 0 ? 0 : -1;
 	}
 	if (required) {
 		snprintf(err, errlen, "missing \"%s\" (or \"%s\")", name,
-			 b64name);
+		         b64name);
 		return -1;
 	}
 	return 0;
 }
 
-static int parse_tags(json_t *root, struct cli_line_event *ev, char *err,
-		      size_t errlen)
+static int
+parse_tags(json_t *root, struct cli_line_event *ev, char *err, size_t errlen)
 {
 	json_t *tags = json_object_get(root, "tags"), *t;
 	size_t i;
@@ -196,7 +197,8 @@ static int parse_tags(json_t *root, struct cli_line_event *ev, char *err,
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	json_array_foreach(tags, i, t) {
+	json_array_foreach(tags, i, t)
+	{
 		if (!json_is_string(t)) {
 			snprintf(err, errlen, "tag %zu is not a string", i + 1);
 			return -1;
@@ -209,8 +211,8 @@ static int parse_tags(json_t *root, struct cli_line_event *ev, char *err,
 
 /* stream, version, type, id, and the optional fields that are only
  * type-checked. */
-static int parse_header(json_t *root, struct cli_line_event *ev, char *err,
-			size_t errlen)
+static int
+parse_header(json_t *root, struct cli_line_event *ev, char *err, size_t errlen)
 {
 	json_t *stream = json_object_get(root, "stream");
 	json_t *version = json_object_get(root, "version");
@@ -225,7 +227,7 @@ static int parse_header(json_t *root, struct cli_line_event *ev, char *err,
 	}
 	if (!json_is_integer(version) || json_integer_value(version) < 1) {
 		snprintf(err, errlen,
-			 "\"version\" missing or not a number >= 1");
+		         "\"version\" missing or not a number >= 1");
 		return -1;
 	}
 	if (!json_is_string(type)) {
@@ -251,8 +253,9 @@ static int parse_header(json_t *root, struct cli_line_event *ev, char *err,
 	return 0;
 }
 
-int cli_event_parse(const char *line, size_t n, struct cli_line_event *ev,
-		    char *err, size_t errlen)
+int
+cli_event_parse(const char *line, size_t n, struct cli_line_event *ev,
+                char *err, size_t errlen)
 {
 	json_error_t jerr;
 	json_t *root;
@@ -263,7 +266,7 @@ int cli_event_parse(const char *line, size_t n, struct cli_line_event *ev,
 	root = json_loadb(line, n, CLI_JSON_PARSE_FLAGS, &jerr);
 	if (root == NULL) {
 		snprintf(err, errlen, "not valid JSON: %s (column %d)",
-			 jerr.text, jerr.column);
+		         jerr.text, jerr.column);
 		return -1;
 	}
 	ev->root = root;
@@ -271,7 +274,8 @@ int cli_event_parse(const char *line, size_t n, struct cli_line_event *ev,
 		snprintf(err, errlen, "not a JSON object");
 		goto fail;
 	}
-	json_object_foreach(root, key, val) {
+	json_object_foreach(root, key, val)
+	{
 		(void)val;
 		if (!known_field(key)) {
 			snprintf(err, errlen, "unknown field \"%.64s\"", key);
@@ -280,9 +284,9 @@ int cli_event_parse(const char *line, size_t n, struct cli_line_event *ev,
 	}
 	if (parse_header(root, ev, err, errlen) != 0 ||
 	    parse_payload(line, n, root, "data", 1, &ev->data, &ev->data_len,
-			  err, errlen) != 0 ||
+	                  err, errlen) != 0 ||
 	    parse_payload(line, n, root, "metadata", 0, &ev->metadata,
-			  &ev->metadata_len, err, errlen) != 0 ||
+	                  &ev->metadata_len, err, errlen) != 0 ||
 	    parse_tags(root, ev, err, errlen) != 0)
 		goto fail;
 	return 0;
@@ -291,7 +295,8 @@ fail:
 	return -1;
 }
 
-void cli_line_event_free(struct cli_line_event *ev)
+void
+cli_line_event_free(struct cli_line_event *ev)
 {
 	free(ev->data);
 	free(ev->metadata);

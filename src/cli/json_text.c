@@ -14,7 +14,8 @@
 
 #include "cli.h"
 
-static int is_json_space(char c)
+static int
+is_json_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
@@ -23,7 +24,8 @@ static int is_json_space(char c)
 
 /* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no
  * surrogates, nothing above U+10FFFF), or 0 when it is not one. */
-static size_t utf8_seq_len(const unsigned char *p, size_t n)
+static size_t
+utf8_seq_len(const unsigned char *p, size_t n)
 {
 	size_t len, i;
 	unsigned long cp;
@@ -55,7 +57,8 @@ static size_t utf8_seq_len(const unsigned char *p, size_t n)
 	return len;
 }
 
-int cli_json_string(struct cli_out *out, const char *s, size_t n)
+int
+cli_json_string(struct cli_out *out, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s;
@@ -115,13 +118,14 @@ int cli_json_string(struct cli_out *out, const char *s, size_t n)
 /* ---- base64 ------------------------------------------------------------- */
 
 static const char b64[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* Input bytes encoded per chunk: a multiple of 3, so only the last chunk
  * carries padding. */
 #define B64_CHUNK_IN (3u * 1024u)
 
-int cli_base64(struct cli_out *out, const void *p, size_t n)
+int
+cli_base64(struct cli_out *out, const void *p, size_t n)
 {
 	const unsigned char *s = p;
 	char chunk[B64_CHUNK_IN / 3 * 4];
@@ -132,8 +136,8 @@ int cli_base64(struct cli_out *out, const void *p, size_t n)
 
 		for (i = 0; i + 3 <= take; i += 3) {
 			unsigned long v = ((unsigned long)s[i] << 16) |
-					  ((unsigned long)s[i + 1] << 8) |
-					  s[i + 2];
+			                  ((unsigned long)s[i + 1] << 8) |
+			                  s[i + 2];
 
 			chunk[o++] = b64[(v >> 18) & 63];
 			chunk[o++] = b64[(v >> 12) & 63];
@@ -158,7 +162,8 @@ int cli_base64(struct cli_out *out, const void *p, size_t n)
 	return 0;
 }
 
-static int b64_value(char c)
+static int
+b64_value(char c)
 {
 	const char *hit;
 
@@ -168,8 +173,8 @@ static int b64_value(char c)
 	return hit ? (int)(hit - b64) : -1;
 }
 
-int cli_base64_decode(const char *s, size_t n, unsigned char **out,
-		      size_t *outlen)
+int
+cli_base64_decode(const char *s, size_t n, unsigned char **out, size_t *outlen)
 {
 	unsigned char *buf;
 	size_t i, o = 0;
@@ -237,7 +242,8 @@ struct feed {
 	size_t off;
 };
 
-static size_t feed_next(void *buf, size_t buflen, void *arg)
+static size_t
+feed_next(void *buf, size_t buflen, void *arg)
 {
 	struct feed *f = arg;
 	size_t take;
@@ -256,7 +262,8 @@ static size_t feed_next(void *buf, size_t buflen, void *arg)
 	return take;
 }
 
-int cli_json_embeddable(const void *p, size_t n)
+int
+cli_json_embeddable(const void *p, size_t n)
 {
 	const char *s = p;
 	struct feed f = {{"[", s, "]"}, {1, n, 1}, 0, 0};
@@ -277,7 +284,8 @@ int cli_json_embeddable(const void *p, size_t n)
 	return ok;
 }
 
-void cli_json_trim(const char *p, size_t n, const char **start, size_t *len)
+void
+cli_json_trim(const char *p, size_t n, const char **start, size_t *len)
 {
 	while (n > 0 && is_json_space(p[0])) {
 		p++;
@@ -294,7 +302,8 @@ void cli_json_trim(const char *p, size_t n, const char **start, size_t *len)
 /* The scanners below run over text jansson has already accepted, so they
  * only find boundaries; they do not validate. */
 
-static size_t skip_space(const char *s, size_t n, size_t i)
+static size_t
+skip_space(const char *s, size_t n, size_t i)
 {
 	while (i < n && is_json_space(s[i]))
 		i++;
@@ -302,7 +311,8 @@ static size_t skip_space(const char *s, size_t n, size_t i)
 }
 
 /* i is at the opening quote; returns the index after the closing one. */
-static size_t skip_string(const char *s, size_t n, size_t i)
+static size_t
+skip_string(const char *s, size_t n, size_t i)
 {
 	for (i++; i < n; i++) {
 		if (s[i] == '\\')
@@ -313,7 +323,8 @@ static size_t skip_string(const char *s, size_t n, size_t i)
 	return n;
 }
 
-static size_t skip_value(const char *s, size_t n, size_t i)
+static size_t
+skip_value(const char *s, size_t n, size_t i)
 {
 	size_t depth = 0;
 
@@ -345,7 +356,8 @@ static size_t skip_value(const char *s, size_t n, size_t i)
 
 /* Does the raw key text (between its quotes) spell key?  Escaped keys
  * ("d\u0061ta") are rare but legal, so decode those with jansson. */
-static int key_is(const char *raw, size_t rawlen, const char *key)
+static int
+key_is(const char *raw, size_t rawlen, const char *key)
 {
 	json_error_t jerr;
 	json_t *str;
@@ -359,8 +371,9 @@ static int key_is(const char *raw, size_t rawlen, const char *key)
 	return same;
 }
 
-int cli_json_member_span(const char *obj, size_t n, const char *key,
-			 const char **start, size_t *len)
+int
+cli_json_member_span(const char *obj, size_t n, const char *key,
+                     const char **start, size_t *len)
 {
 	size_t i = skip_space(obj, n, 0);
 

@@ -18,42 +18,41 @@ struct verb {
 	int (*run)(struct cli *cli, int argc, char **argv);
 };
 
-static const struct verb verbs[] = {
-	{"append", cli_cmd_append},
-	{"read", cli_cmd_read},
-	{"streams", cli_cmd_streams},
-	{"stat", cli_cmd_stat},
-	{"export", cli_cmd_export},
-	{"import", cli_cmd_import},
-	{"verify", cli_cmd_verify},
-	{"bench", cli_cmd_bench},
-	{NULL, NULL}
-};
+static const struct verb verbs[] = {{"append", cli_cmd_append},
+                                    {"read", cli_cmd_read},
+                                    {"streams", cli_cmd_streams},
+                                    {"stat", cli_cmd_stat},
+                                    {"export", cli_cmd_export},
+                                    {"import", cli_cmd_import},
+                                    {"verify", cli_cmd_verify},
+                                    {"bench", cli_cmd_bench},
+                                    {NULL, NULL}};
 
 static const char main_help[] =
-	"Usage: cairn [--store URI] VERB [OPTIONS] [ARGS]\n"
-	"\n"
-	"The command line tool of the cairn event store.\n"
-	"\n"
-	"Verbs:\n"
-	"  append STREAM [DATA]  append one event (DATA or stdin)\n"
-	"  read STREAM|$all      print events as NDJSON\n"
-	"  streams [PREFIX]      list streams: id, version, last position\n"
-	"  stat                  events, streams, head, bytes, backend\n"
-	"  export [FILE]         write every event as NDJSON\n"
-	"  import [FILE]         append the events of an export\n"
-	"  verify                check every invariant of the store\n"
-	"  bench [ARGS]          run the cairn-bench program\n"
-	"\n"
-	"Options:\n"
-	"  -s, --store URI  the store: memory:, lmdb:PATH (default from\n"
-	"                   $" CLI_STORE_ENV ", else " CLI_DEFAULT_STORE ")\n"
-	"  -h, --help       this text; 'cairn VERB --help' for a verb\n"
-	"  -V, --version    print the version\n"
-	"\n"
-	"Exit status: 0 ok, 1 error, 2 usage, 3 conflict.\n";
+        "Usage: cairn [--store URI] VERB [OPTIONS] [ARGS]\n"
+        "\n"
+        "The command line tool of the cairn event store.\n"
+        "\n"
+        "Verbs:\n"
+        "  append STREAM [DATA]  append one event (DATA or stdin)\n"
+        "  read STREAM|$all      print events as NDJSON\n"
+        "  streams [PREFIX]      list streams: id, version, last position\n"
+        "  stat                  events, streams, head, bytes, backend\n"
+        "  export [FILE]         write every event as NDJSON\n"
+        "  import [FILE]         append the events of an export\n"
+        "  verify                check every invariant of the store\n"
+        "  bench [ARGS]          run the cairn-bench program\n"
+        "\n"
+        "Options:\n"
+        "  -s, --store URI  the store: memory:, lmdb:PATH (default from\n"
+        "                   $" CLI_STORE_ENV ", else " CLI_DEFAULT_STORE ")\n"
+        "  -h, --help       this text; 'cairn VERB --help' for a verb\n"
+        "  -V, --version    print the version\n"
+        "\n"
+        "Exit status: 0 ok, 1 error, 2 usage, 3 conflict.\n";
 
-static const struct verb *find_verb(const char *name)
+static const struct verb *
+find_verb(const char *name)
 {
 	const struct verb *v;
 
@@ -66,8 +65,8 @@ static const struct verb *find_verb(const char *name)
 /* Hand argv from the verb on to the verb, with getopt reset: glibc and
  * musl take optind 0 as "start over", which also forgets the state of a
  * half-scanned option cluster. */
-static int run_verb(struct cli *cli, const struct verb *v, int argc,
-		    char **argv)
+static int
+run_verb(struct cli *cli, const struct verb *v, int argc, char **argv)
 {
 	cli->verb = v->name;
 	optind = 0;
@@ -75,7 +74,8 @@ static int run_verb(struct cli *cli, const struct verb *v, int argc,
 }
 
 /* `cairn help [VERB]`, for people who type it that way. */
-static int help_verb(struct cli *cli, int argc, char **argv)
+static int
+help_verb(struct cli *cli, int argc, char **argv)
 {
 	static char help_opt[] = "--help";
 	const struct verb *v;
@@ -86,21 +86,21 @@ static int help_verb(struct cli *cli, int argc, char **argv)
 	v = find_verb(argv[1]);
 	if (v == NULL)
 		return cli_usage(cli, "unknown verb '%s' (see 'cairn --help')",
-				 argv[1]);
+		                 argv[1]);
 	args[0] = argv[1];
 	args[1] = help_opt;
 	args[2] = NULL;
 	return run_verb(cli, v, 2, args);
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"store", required_argument, NULL, 's'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0}
-	};
+	        {"store", required_argument, NULL, 's'},
+	        {"help", no_argument, NULL, 'h'},
+	        {"version", no_argument, NULL, 'V'},
+	        {NULL, 0, NULL, 0}};
 	struct cli cli = {NULL, CLI_DEFAULT_STORE, 0};
 	const char *env = getenv(CLI_STORE_ENV);
 	const struct verb *v;
@@ -124,13 +124,17 @@ int main(int argc, char **argv)
 			return cli_print(&cli, main_help);
 		case 'V':
 			return cli_print(&cli,
-					 "cairn " CAIRN_VERSION_STRING "\n");
+			                 "cairn " CAIRN_VERSION_STRING "\n");
 		default:
 			if (c == ':')
-				return cli_usage(&cli, "option '%s' needs a "
-						 "value", argv[optind - 1]);
-			return cli_usage(&cli, "unknown option '%s' (see "
-					 "'cairn --help')", argv[optind - 1]);
+				return cli_usage(&cli,
+				                 "option '%s' needs a "
+				                 "value",
+				                 argv[optind - 1]);
+			return cli_usage(&cli,
+			                 "unknown option '%s' (see "
+			                 "'cairn --help')",
+			                 argv[optind - 1]);
 		}
 	}
 	if (optind >= argc)
@@ -142,6 +146,6 @@ int main(int argc, char **argv)
 	v = find_verb(argv[optind]);
 	if (v == NULL)
 		return cli_usage(&cli, "unknown verb '%s' (see 'cairn --help')",
-				 argv[optind]);
+		                 argv[optind]);
 	return run_verb(&cli, v, argc - optind, argv + optind);
 }

@@ -14,7 +14,8 @@
 
 #include "cli.h"
 
-void cli_out_init(struct cli_out *out, int fd)
+void
+cli_out_init(struct cli_out *out, int fd)
 {
 	out->fd = fd;
 	out->err = 0;
@@ -22,7 +23,8 @@ void cli_out_init(struct cli_out *out, int fd)
 }
 
 /* Write all of p, retrying short writes and EINTR. */
-static int write_fully(struct cli_out *out, const char *p, size_t n)
+static int
+write_fully(struct cli_out *out, const char *p, size_t n)
 {
 	while (n > 0) {
 		ssize_t w = write(out->fd, p, n);
@@ -39,7 +41,8 @@ static int write_fully(struct cli_out *out, const char *p, size_t n)
 	return 0;
 }
 
-int cli_out_flush(struct cli_out *out)
+int
+cli_out_flush(struct cli_out *out)
 {
 	if (out->err)
 		return -1;
@@ -51,7 +54,8 @@ int cli_out_flush(struct cli_out *out)
 	return 0;
 }
 
-int cli_out_write(struct cli_out *out, const void *p, size_t n)
+int
+cli_out_write(struct cli_out *out, const void *p, size_t n)
 {
 	if (out->err)
 		return -1;
@@ -68,12 +72,14 @@ int cli_out_write(struct cli_out *out, const void *p, size_t n)
 	return 0;
 }
 
-int cli_out_str(struct cli_out *out, const char *s)
+int
+cli_out_str(struct cli_out *out, const char *s)
 {
 	return cli_out_write(out, s, strlen(s));
 }
 
-int cli_out_u64(struct cli_out *out, uint64_t v)
+int
+cli_out_u64(struct cli_out *out, uint64_t v)
 {
 	char tmp[24];
 	int n = snprintf(tmp, sizeof(tmp), "%" PRIu64, v);
@@ -81,7 +87,8 @@ int cli_out_u64(struct cli_out *out, uint64_t v)
 	return cli_out_write(out, tmp, (size_t)n);
 }
 
-int cli_out_fail(const struct cli *cli, const struct cli_out *out)
+int
+cli_out_fail(const struct cli *cli, const struct cli_out *out)
 {
 	/* The reader went away: it has all it wanted, which is not our
 	 * failure, and a message would only be noise after `| head`. */
@@ -90,7 +97,8 @@ int cli_out_fail(const struct cli *cli, const struct cli_out *out)
 	return cli_error(cli, "write error: %s", strerror(out->err));
 }
 
-int cli_print(const struct cli *cli, const char *text)
+int
+cli_print(const struct cli *cli, const char *text)
 {
 	struct cli_out out;
 

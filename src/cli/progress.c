@@ -19,7 +19,8 @@
 /* The bar on screen, so that an error message can wipe it first. */
 static struct cli_progress *shown_bar;
 
-static int64_t now_ns(void)
+static int64_t
+now_ns(void)
 {
 	struct timespec ts;
 
@@ -27,8 +28,8 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-void cli_progress_start(struct cli_progress *p, const char *label,
-			uint64_t total)
+void
+cli_progress_start(struct cli_progress *p, const char *label, uint64_t total)
 {
 	p->enabled = isatty(STDERR_FILENO);
 	p->shown = 0;
@@ -37,7 +38,8 @@ void cli_progress_start(struct cli_progress *p, const char *label,
 	p->last_ns = 0;
 }
 
-static void draw(struct cli_progress *p, uint64_t done, uint64_t events)
+static void
+draw(struct cli_progress *p, uint64_t done, uint64_t events)
 {
 	char bar[PROGRESS_BAR_WIDTH + 1];
 	int i, fill;
@@ -45,7 +47,7 @@ static void draw(struct cli_progress *p, uint64_t done, uint64_t events)
 
 	if (p->total == 0) {
 		fprintf(stderr, "\r%s: %" PRIu64 " events\033[K", p->label,
-			events);
+		        events);
 	} else {
 		frac = done >= p->total ? 1.0 : (double)done / (double)p->total;
 		fill = (int)(frac * PROGRESS_BAR_WIDTH);
@@ -53,15 +55,15 @@ static void draw(struct cli_progress *p, uint64_t done, uint64_t events)
 			bar[i] = i < fill ? '#' : '.';
 		bar[PROGRESS_BAR_WIDTH] = '\0';
 		fprintf(stderr, "\r%s: [%s] %3d%% %" PRIu64 " events\033[K",
-			p->label, bar, (int)(frac * 100.0), events);
+		        p->label, bar, (int)(frac * 100.0), events);
 	}
 	fflush(stderr);
 	p->shown = 1;
 	shown_bar = p;
 }
 
-void cli_progress_update(struct cli_progress *p, uint64_t done,
-			 uint64_t events)
+void
+cli_progress_update(struct cli_progress *p, uint64_t done, uint64_t events)
 {
 	int64_t now;
 
@@ -80,7 +82,8 @@ void cli_progress_update(struct cli_progress *p, uint64_t done,
 	draw(p, done, events);
 }
 
-void cli_progress_end(struct cli_progress *p, uint64_t done, uint64_t events)
+void
+cli_progress_end(struct cli_progress *p, uint64_t done, uint64_t events)
 {
 	if (p->enabled && p->shown) {
 		draw(p, done, events);
@@ -91,7 +94,8 @@ void cli_progress_end(struct cli_progress *p, uint64_t done, uint64_t events)
 		shown_bar = NULL;
 }
 
-void cli_progress_clear(void)
+void
+cli_progress_clear(void)
 {
 	if (shown_bar == NULL || !shown_bar->shown)
 		return;

@@ -18,7 +18,8 @@
 /* Print "cairn: <verb>: <msg>" as exactly one line: scripts and people
  * grep stderr, and a stray newline or escape sequence from data (a stream
  * id, a library message) must not break that or the terminal. */
-static void emit(const struct cli *cli, const char *msg)
+static void
+emit(const struct cli *cli, const char *msg)
 {
 	char line[CLI_MSG_MAX];
 	size_t i;
@@ -37,7 +38,8 @@ static void emit(const struct cli *cli, const char *msg)
 		fprintf(stderr, "cairn: %s\n", line);
 }
 
-static void vemit(const struct cli *cli, const char *fmt, va_list ap)
+static void
+vemit(const struct cli *cli, const char *fmt, va_list ap)
 {
 	char msg[CLI_MSG_MAX];
 
@@ -45,7 +47,8 @@ static void vemit(const struct cli *cli, const char *fmt, va_list ap)
 	emit(cli, msg);
 }
 
-int cli_usage(const struct cli *cli, const char *fmt, ...)
+int
+cli_usage(const struct cli *cli, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -55,7 +58,8 @@ int cli_usage(const struct cli *cli, const char *fmt, ...)
 	return CLI_EXIT_USAGE;
 }
 
-int cli_error(const struct cli *cli, const char *fmt, ...)
+int
+cli_error(const struct cli *cli, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -65,8 +69,9 @@ int cli_error(const struct cli *cli, const char *fmt, ...)
 	return CLI_EXIT_ERROR;
 }
 
-int cli_status(const struct cli *cli, cairn_status rc, const char *context,
-	       int usage_statuses)
+int
+cli_status(const struct cli *cli, cairn_status rc, const char *context,
+           int usage_statuses)
 {
 	const char *why = cairn_last_error();
 	char msg[CLI_MSG_MAX];
@@ -74,8 +79,8 @@ int cli_status(const struct cli *cli, cairn_status rc, const char *context,
 	if (why == NULL || why[0] == '\0')
 		why = cairn_status_str(rc);
 	/* A sentence too long for one line is cut, on purpose. */
-	if (context &&
-	    snprintf(msg, sizeof(msg), "%s: %s", context, why) >= (int)sizeof(msg))
+	if (context && snprintf(msg, sizeof(msg), "%s: %s", context, why) >=
+	                       (int)sizeof(msg))
 		msg[sizeof(msg) - 1] = '\0';
 	else if (!context)
 		snprintf(msg, sizeof(msg), "%s", why);
@@ -91,7 +96,8 @@ int cli_status(const struct cli *cli, cairn_status rc, const char *context,
 	return CLI_EXIT_ERROR;
 }
 
-int cli_bad_option(const struct cli *cli, int c, char *const argv[])
+int
+cli_bad_option(const struct cli *cli, int c, char *const argv[])
 {
 	const char *arg = optind > 0 ? argv[optind - 1] : "";
 	char shortopt[3] = {'-', (char)optopt, '\0'};
@@ -101,20 +107,24 @@ int cli_bad_option(const struct cli *cli, int c, char *const argv[])
 	if (strncmp(arg, "--", 2) != 0 && optopt != 0)
 		arg = shortopt;
 	if (c == ':')
-		return cli_usage(cli, "option '%s' needs a value (see "
-				 "'cairn %s --help')", arg, cli->verb);
+		return cli_usage(cli,
+		                 "option '%s' needs a value (see "
+		                 "'cairn %s --help')",
+		                 arg, cli->verb);
 	/* A known long option given "=value" it does not take: getopt
 	 * names it in optopt, where an unknown one leaves 0. */
 	if (optopt != 0 && strncmp(arg, "--", 2) == 0 &&
 	    strchr(arg, '=') != NULL)
-		return cli_usage(cli, "option '%.*s' takes no value (see "
-				 "'cairn %s --help')",
-				 (int)(strchr(arg, '=') - arg), arg, cli->verb);
+		return cli_usage(cli,
+		                 "option '%.*s' takes no value (see "
+		                 "'cairn %s --help')",
+		                 (int)(strchr(arg, '=') - arg), arg, cli->verb);
 	return cli_usage(cli, "unknown option '%s' (see 'cairn %s --help')",
-			 arg, cli->verb);
+	                 arg, cli->verb);
 }
 
-int cli_parse_u64(const char *s, uint64_t *out)
+int
+cli_parse_u64(const char *s, uint64_t *out)
 {
 	unsigned long long v;
 	char *end;
@@ -131,7 +141,8 @@ int cli_parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
-int cli_open(const struct cli *cli, int read_only, cairn_store **out)
+int
+cli_open(const struct cli *cli, int read_only, cairn_store **out)
 {
 	cairn_options opts;
 	cairn_status rc;
@@ -143,11 +154,12 @@ int cli_open(const struct cli *cli, int read_only, cairn_store **out)
 	if (rc == CAIRN_OK)
 		return 0;
 	snprintf(context, sizeof(context), "cannot open store '%s'",
-		 cli->store_uri);
+	         cli->store_uri);
 	return cli_status(cli, rc, context, 1);
 }
 
-int cli_read_all(int fd, size_t max, char **out, size_t *len)
+int
+cli_read_all(int fd, size_t max, char **out, size_t *len)
 {
 	size_t cap = 4096, n = 0;
 	char *buf = malloc(cap + 1);

@@ -42,13 +42,13 @@ conflict_message(const cairn_append_result *r)
 {
 	char buf[32];
 
-	return cairn__error(CAIRN_CONFLICT, 0,
-	                    "stream '%s': expected %s, but it is at "
-	                    "version %llu",
-	                    r->conflict_stream,
-	                    expected_str(r->conflict_expected, buf,
-	                                 sizeof(buf)),
-	                    (unsigned long long)r->conflict_actual);
+	return cairn__error(
+	        CAIRN_CONFLICT, 0,
+	        "stream '%s': expected %s, but it is at "
+	        "version %llu",
+	        r->conflict_stream,
+	        expected_str(r->conflict_expected, buf, sizeof(buf)),
+	        (unsigned long long)r->conflict_actual);
 }
 
 cairn_status
@@ -134,9 +134,10 @@ cairn__idempotency_check(cairn__append_req *req, cairn__id_lookup_fn lookup,
 				continue;
 			}
 			if (rc != CAIRN_OK)
-				return cairn__req_error(req, rc, 0,
-				                        "looking up an event id: %s",
-				                        cairn_last_error());
+				return cairn__req_error(
+				        req, rc, 0,
+				        "looking up an event id: %s",
+				        cairn_last_error());
 			if (found == 0) {
 				first = loc.position - k;
 				first_loc = loc;
@@ -149,12 +150,12 @@ cairn__idempotency_check(cairn__append_req *req, cairn__id_lookup_fn lookup,
 				cairn_uuid_format(&w->ids[i], idbuf);
 				id_conflict(req, wi, &loc);
 				return cairn__req_error(
-					req, CAIRN_CONFLICT, 0,
-					"event id %s is already committed in "
-					"stream '%.*s' at version %llu, "
-					"elsewhere than this append puts it",
-					idbuf, (int)loc.stream_len, loc.stream,
-					(unsigned long long)loc.version);
+				        req, CAIRN_CONFLICT, 0,
+				        "event id %s is already committed in "
+				        "stream '%.*s' at version %llu, "
+				        "elsewhere than this append puts it",
+				        idbuf, (int)loc.stream_len, loc.stream,
+				        (unsigned long long)loc.version);
 			}
 			if (wi == 0)
 				req->result->version = loc.version;
@@ -164,16 +165,15 @@ cairn__idempotency_check(cairn__append_req *req, cairn__id_lookup_fn lookup,
 		return CAIRN_DONE;
 	if (!same_place || found != req->nevents) {
 		id_conflict(req, first_wi, &first_loc);
-		return cairn__req_error(req, CAIRN_CONFLICT, 0,
-		                        "%zu of the %zu events of this append "
-		                        "are already committed (a partial "
-		                        "repeat); stream '%.*s' is at version "
-		                        "%llu",
-		                        found, req->nevents,
-		                        (int)first_loc.stream_len,
-		                        first_loc.stream,
-		                        (unsigned long long)
-		                                first_loc.stream_version);
+		return cairn__req_error(
+		        req, CAIRN_CONFLICT, 0,
+		        "%zu of the %zu events of this append "
+		        "are already committed (a partial "
+		        "repeat); stream '%.*s' is at version "
+		        "%llu",
+		        found, req->nevents, (int)first_loc.stream_len,
+		        first_loc.stream,
+		        (unsigned long long)first_loc.stream_version);
 	}
 	req->result->first_position = first;
 	req->result->last_position = first + req->nevents - 1;
@@ -223,7 +223,8 @@ check_unique_ids(const cairn__write *ws, size_t nwrites, size_t nevents)
 			cairn_uuid_format(&all[i], idbuf);
 			rc = cairn__error(CAIRN_INVALID, 0,
 			                  "event id %s appears twice in one "
-			                  "append", idbuf);
+			                  "append",
+			                  idbuf);
 			break;
 		}
 	free(all);
@@ -244,10 +245,11 @@ check_distinct_streams(const cairn__write *ws, size_t nwrites)
 			if (ws[a].stream_len == ws[b].stream_len &&
 			    memcmp(ws[a].stream, ws[b].stream,
 			           ws[a].stream_len) == 0)
-				return cairn__error(CAIRN_INVALID, 0,
-				                    "stream '%s' appears twice in "
-				                    "one multi-stream append",
-				                    ws[a].stream);
+				return cairn__error(
+				        CAIRN_INVALID, 0,
+				        "stream '%s' appears twice in "
+				        "one multi-stream append",
+				        ws[a].stream);
 	return CAIRN_OK;
 }
 
@@ -284,12 +286,13 @@ prepare_writes(cairn_store *st, const cairn_write *in, size_t nwrites,
 			return rc;
 		if (w->events == NULL || w->nevents == 0)
 			return cairn__error(CAIRN_INVALID, 0,
-			                    "write %zu to '%s' has no events", wi,
-			                    w->stream);
+			                    "write %zu to '%s' has no events",
+			                    wi, w->stream);
 		if (w->nevents > CAIRN_BATCH_MAX - nevents)
-			return cairn__error(CAIRN_INVALID, 0,
-			                    "an append may carry at most %d events",
-			                    CAIRN_BATCH_MAX);
+			return cairn__error(
+			        CAIRN_INVALID, 0,
+			        "an append may carry at most %d events",
+			        CAIRN_BATCH_MAX);
 		nevents += w->nevents;
 		for (i = 0; i < w->nevents; i++) {
 			rc = cairn__validate_event(&w->events[i], i,
@@ -363,9 +366,10 @@ cairn_append_multi(cairn_store *st, const cairn_write *writes, size_t nwrites,
 		                    "the store is open read-only");
 	for (wi = 0; wi < nwrites; wi++) {
 		if (writes[wi].nevents > CAIRN_BATCH_MAX - total)
-			return cairn__error(CAIRN_INVALID, 0,
-			                    "an append may carry at most %d events",
-			                    CAIRN_BATCH_MAX);
+			return cairn__error(
+			        CAIRN_INVALID, 0,
+			        "an append may carry at most %d events",
+			        CAIRN_BATCH_MAX);
 		total += writes[wi].nevents;
 	}
 	if (nwrites > STACK_WRITES &&

@@ -16,25 +16,44 @@ const char *
 cairn_status_str(cairn_status status)
 {
 	switch (status) {
-	case CAIRN_OK: return "ok";
-	case CAIRN_ROW: return "row";
-	case CAIRN_DONE: return "done";
-	case CAIRN_CONFLICT: return "conflict";
-	case CAIRN_NOT_FOUND: return "not found";
-	case CAIRN_INVALID: return "invalid argument";
-	case CAIRN_TOO_LARGE: return "too large";
-	case CAIRN_IO: return "I/O error";
-	case CAIRN_CORRUPT: return "corrupt";
-	case CAIRN_NOMEM: return "out of memory";
-	case CAIRN_TIMEOUT: return "timeout";
-	case CAIRN_CLOSED: return "closed";
-	case CAIRN_REJECTED: return "rejected";
-	case CAIRN_RETRIES_EXHAUSTED: return "retries exhausted";
-	case CAIRN_UNSUPPORTED: return "unsupported";
-	case CAIRN_INVALID_STREAM: return "invalid stream id";
-	case CAIRN_INVALID_TYPE: return "invalid event type";
-	case CAIRN_INVALID_URI: return "invalid store URI";
-	case CAIRN_INVALID_TAG: return "invalid tag";
+	case CAIRN_OK:
+		return "ok";
+	case CAIRN_ROW:
+		return "row";
+	case CAIRN_DONE:
+		return "done";
+	case CAIRN_CONFLICT:
+		return "conflict";
+	case CAIRN_NOT_FOUND:
+		return "not found";
+	case CAIRN_INVALID:
+		return "invalid argument";
+	case CAIRN_TOO_LARGE:
+		return "too large";
+	case CAIRN_IO:
+		return "I/O error";
+	case CAIRN_CORRUPT:
+		return "corrupt";
+	case CAIRN_NOMEM:
+		return "out of memory";
+	case CAIRN_TIMEOUT:
+		return "timeout";
+	case CAIRN_CLOSED:
+		return "closed";
+	case CAIRN_REJECTED:
+		return "rejected";
+	case CAIRN_RETRIES_EXHAUSTED:
+		return "retries exhausted";
+	case CAIRN_UNSUPPORTED:
+		return "unsupported";
+	case CAIRN_INVALID_STREAM:
+		return "invalid stream id";
+	case CAIRN_INVALID_TYPE:
+		return "invalid event type";
+	case CAIRN_INVALID_URI:
+		return "invalid store URI";
+	case CAIRN_INVALID_TAG:
+		return "invalid tag";
 	}
 	return "unknown";
 }

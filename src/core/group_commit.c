@@ -35,12 +35,14 @@ cairn__group_init(cairn__group *g, cairn__batch_fn fn, void *ctx)
 		return cairn__error(CAIRN_NOMEM, 0, "cannot create a mutex");
 	if (pthread_cond_init(&g->cond, NULL) != 0) {
 		pthread_mutex_destroy(&g->mutex);
-		return cairn__error(CAIRN_NOMEM, 0, "cannot create a condition");
+		return cairn__error(CAIRN_NOMEM, 0,
+		                    "cannot create a condition");
 	}
 	if (pthread_cond_init(&g->arrived, NULL) != 0) {
 		pthread_cond_destroy(&g->cond);
 		pthread_mutex_destroy(&g->mutex);
-		return cairn__error(CAIRN_NOMEM, 0, "cannot create a condition");
+		return cairn__error(CAIRN_NOMEM, 0,
+		                    "cannot create a condition");
 	}
 	g->head = g->tail = NULL;
 	g->queued = g->last_batch = 0;

@@ -14,16 +14,16 @@
 
 struct cairn_iter {
 	cairn__iter *impl;
-	uint64_t remaining;        /* UINT64_MAX when unlimited */
-	cairn_status terminal;     /* CAIRN_ROW while the read goes on */
-	char last_error[256];      /* the sentence of a terminal error */
+	uint64_t remaining;    /* UINT64_MAX when unlimited */
+	cairn_status terminal; /* CAIRN_ROW while the read goes on */
+	char last_error[256];  /* the sentence of a terminal error */
 	bool filtered;
 	/* copies of the caller's filters, owned */
 	char **types;
 	size_t ntypes;
 	char *prefix;
 	size_t prefix_len;
-	cairn_read_opts opts;      /* with types/prefix pointing at copies */
+	cairn_read_opts opts; /* with types/prefix pointing at copies */
 };
 
 struct cairn_stream_iter {
@@ -92,7 +92,8 @@ copy_filters(cairn_iter *it, const cairn_read_opts *opts)
 		if (it->prefix_len > CAIRN_STREAM_ID_MAX)
 			return cairn__error(CAIRN_INVALID_STREAM, 0,
 			                    "stream prefix is longer than %d "
-			                    "bytes", CAIRN_STREAM_ID_MAX);
+			                    "bytes",
+			                    CAIRN_STREAM_ID_MAX);
 		it->prefix = strdup(opts->prefix);
 		if (it->prefix == NULL)
 			return cairn__error(CAIRN_NOMEM, 0, "out of memory");

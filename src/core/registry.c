@@ -9,8 +9,8 @@
 #include <string.h>
 
 static const cairn__backend_ops *const backends[] = {
-	&cairn__memory_backend,
-	&cairn__lmdb_backend,
+        &cairn__memory_backend,
+        &cairn__lmdb_backend,
 };
 
 const cairn__backend_ops *

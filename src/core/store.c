@@ -87,7 +87,8 @@ parse_uri(const char *uri, const cairn__backend_ops **ops, const char **rest)
 	*rest = uri + i + 1;
 	if (strlen(*rest) >= PATH_MAX)
 		return cairn__error(CAIRN_INVALID_URI, 0,
-		                    "store URI is longer than %d bytes", PATH_MAX);
+		                    "store URI is longer than %d bytes",
+		                    PATH_MAX);
 	return CAIRN_OK;
 }
 

@@ -80,8 +80,9 @@ cairn__uuid_generate_many(cairn_uuid *ids, size_t n)
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			return cairn__error(CAIRN_IO, errno,
-			                    "no system randomness for event ids");
+			return cairn__error(
+			        CAIRN_IO, errno,
+			        "no system randomness for event ids");
 		}
 		got += (size_t)r;
 	}

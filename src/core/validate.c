@@ -71,9 +71,10 @@ cairn__validate_name(const char *name, size_t max, cairn_status status,
 		                    role, max);
 	for (i = 0; i < len; i += n) {
 		if (s[i] < 0x20 || s[i] == 0x7F)
-			return cairn__error(status, 0,
-			                    "%s has a control character at byte %zu",
-			                    role, i);
+			return cairn__error(
+			        status, 0,
+			        "%s has a control character at byte %zu", role,
+			        i);
 		n = utf8_sequence_len(s + i, len - i);
 		if (n == 0)
 			return cairn__error(status, 0,
@@ -81,9 +82,10 @@ cairn__validate_name(const char *name, size_t max, cairn_status status,
 			                    role, i);
 		/* C1 controls U+0080..U+009F are encoded C2 80..C2 9F. */
 		if (n == 2 && s[i] == 0xC2 && s[i + 1] < 0xA0)
-			return cairn__error(status, 0,
-			                    "%s has a control character at byte %zu",
-			                    role, i);
+			return cairn__error(
+			        status, 0,
+			        "%s has a control character at byte %zu", role,
+			        i);
 	}
 	if (len_out)
 		*len_out = len;
@@ -123,19 +125,21 @@ cairn__validate_event(const cairn_new_event *ev, size_t index,
 		return rc;
 	if ((ev->data == NULL && ev->data_len > 0) ||
 	    (ev->metadata == NULL && ev->metadata_len > 0))
-		return cairn__error(CAIRN_INVALID, 0,
-		                    "event %zu has a NULL payload with a length",
-		                    index);
+		return cairn__error(
+		        CAIRN_INVALID, 0,
+		        "event %zu has a NULL payload with a length", index);
 	if (ev->data_len > max_event_size ||
 	    ev->metadata_len > max_event_size - ev->data_len)
-		return cairn__error(CAIRN_TOO_LARGE, 0,
-		                    "event %zu is %zu bytes of data and metadata, "
-		                    "over the limit of %zu",
-		                    index, ev->data_len, max_event_size);
+		return cairn__error(
+		        CAIRN_TOO_LARGE, 0,
+		        "event %zu is %zu bytes of data and metadata, "
+		        "over the limit of %zu",
+		        index, ev->data_len, max_event_size);
 	if (ev->ntags > CAIRN_TAGS_MAX)
-		return cairn__error(CAIRN_INVALID_TAG, 0,
-		                    "event %zu has %zu tags, over the limit of %d",
-		                    index, ev->ntags, CAIRN_TAGS_MAX);
+		return cairn__error(
+		        CAIRN_INVALID_TAG, 0,
+		        "event %zu has %zu tags, over the limit of %d", index,
+		        ev->ntags, CAIRN_TAGS_MAX);
 	if (ev->ntags > 0 && ev->tags == NULL)
 		return cairn__error(CAIRN_INVALID_TAG, 0,
 		                    "event %zu has ntags but no tags", index);

@@ -100,14 +100,16 @@ verify_crosslink(verify_ctx *v, const cairn_event *sev)
 	}
 	if (cairn_iter_next(it, &aev) != CAIRN_ROW ||
 	    aev->position != sev->position)
-		problem(v, "stream '%s' version %llu points at position %llu, "
+		problem(v,
+		        "stream '%s' version %llu points at position %llu, "
 		        "which $all does not have",
 		        sev->stream, (unsigned long long)sev->version,
 		        (unsigned long long)sev->position);
 	else if (memcmp(&aev->id, &sev->id, sizeof(aev->id)) != 0 ||
 	         aev->version != sev->version ||
 	         strcmp(aev->stream, sev->stream) != 0)
-		problem(v, "stream '%s' version %llu and position %llu in $all "
+		problem(v,
+		        "stream '%s' version %llu and position %llu in $all "
 		        "are different events",
 		        sev->stream, (unsigned long long)sev->version,
 		        (unsigned long long)sev->position);
@@ -132,13 +134,16 @@ verify_stream(verify_ctx *v, const cairn_stream_info *si, uint64_t *events)
 		if (ev->position > v->head)
 			break;
 		if (ev->version != expect)
-			problem(v, "stream '%s': expected version %llu, found "
-			        "%llu", si->stream, (unsigned long long)expect,
+			problem(v,
+			        "stream '%s': expected version %llu, found "
+			        "%llu",
+			        si->stream, (unsigned long long)expect,
 			        (unsigned long long)ev->version);
 		if (ev->position <= last_pos)
-			problem(v, "stream '%s': version %llu has position %llu, "
-			        "not after %llu", si->stream,
-			        (unsigned long long)ev->version,
+			problem(v,
+			        "stream '%s': version %llu has position %llu, "
+			        "not after %llu",
+			        si->stream, (unsigned long long)ev->version,
 			        (unsigned long long)ev->position,
 			        (unsigned long long)last_pos);
 		if (strcmp(ev->stream, si->stream) != 0)
@@ -158,7 +163,8 @@ verify_stream(verify_ctx *v, const cairn_stream_info *si, uint64_t *events)
 		        cairn_last_error());
 	else if (si->last_position <= v->head &&
 	         (si->version != expect - 1 || si->last_position != last_pos))
-		problem(v, "stream '%s': metadata says version %llu at position "
+		problem(v,
+		        "stream '%s': metadata says version %llu at position "
 		        "%llu, the events end at version %llu, position %llu",
 		        si->stream, (unsigned long long)si->version,
 		        (unsigned long long)si->last_position,
@@ -186,8 +192,10 @@ verify_streams(verify_ctx *v, uint64_t *events)
 		got = 0;
 		while ((rc = cairn_stream_iter_next(page, &si)) == CAIRN_ROW) {
 			if (strcmp(si->stream, after) <= 0 && after[0])
-				problem(v, "stream listing is out of order at "
-				        "'%s'", si->stream);
+				problem(v,
+				        "stream listing is out of order at "
+				        "'%s'",
+				        si->stream);
 			verify_stream(v, si, events);
 			memcpy(after, si->stream, si->stream_len + 1);
 			got++;
@@ -200,8 +208,7 @@ verify_streams(verify_ctx *v, uint64_t *events)
 }
 
 cairn_status
-cairn_verify(cairn_store *st, cairn_verify_fn fn, void *ctx,
-             uint64_t *problems)
+cairn_verify(cairn_store *st, cairn_verify_fn fn, void *ctx, uint64_t *problems)
 {
 	verify_ctx v;
 	uint64_t in_log, in_streams, engine = 0;
