@@ -76,6 +76,10 @@ struct cairn__backend {
 	size_t map_size;
 
 	/* the gate between read transactions and map resizes */
+	/* held by the writer around its transaction, and by a reader that
+	 * adopts another process's map growth (no write transaction may be
+	 * open in the process while the map changes) */
+	pthread_mutex_t write_mutex;
 	pthread_mutex_t gate_mutex;
 	pthread_cond_t gate_cond;
 	unsigned active_readers;
@@ -389,6 +393,7 @@ grow_map(cairn__backend *be, size_t min_size)
 static cairn_status
 read_begin(cairn__backend *be, MDB_txn **txn)
 {
+	cairn_status st;
 	int rc;
 
 	for (;;) {
@@ -402,8 +407,11 @@ read_begin(cairn__backend *be, MDB_txn **txn)
 		gate_leave(be);
 		if (rc != MDB_MAP_RESIZED)
 			return lmdb_error(rc, "beginning a read");
-		if (grow_map(be, 0) != CAIRN_OK)
-			return CAIRN_IO;
+		pthread_mutex_lock(&be->write_mutex);
+		st = grow_map(be, 0);
+		pthread_mutex_unlock(&be->write_mutex);
+		if (st != CAIRN_OK)
+			return st;
 	}
 }
 
@@ -984,9 +992,8 @@ fail_batch(cairn__append_req **reqs, size_t n, int rc)
  * itself fails.
  */
 static void
-commit_batch(void *ctx, cairn__append_req **reqs, size_t n)
+commit_batch_locked(cairn__backend *be, cairn__append_req **reqs, size_t n)
 {
-	cairn__backend *be = ctx;
 	cairn_status st;
 	size_t i;
 	int rc;
@@ -1007,7 +1014,7 @@ commit_batch(void *ctx, cairn__append_req **reqs, size_t n)
 	}
 	if (rc == MDB_TXN_FULL && n > 1) {
 		for (i = 0; i < n; i++)
-			commit_batch(ctx, &reqs[i], 1);
+			commit_batch_locked(be, &reqs[i], 1);
 		return;
 	}
 	if (rc == MDB_TXN_FULL) {
@@ -1019,6 +1026,16 @@ commit_batch(void *ctx, cairn__append_req **reqs, size_t n)
 	}
 	if (rc)
 		fail_batch(reqs, n, rc);
+}
+
+static void
+commit_batch(void *ctx, cairn__append_req **reqs, size_t n)
+{
+	cairn__backend *be = ctx;
+
+	pthread_mutex_lock(&be->write_mutex);
+	commit_batch_locked(be, reqs, n);
+	pthread_mutex_unlock(&be->write_mutex);
 }
 
 static cairn_status
@@ -2004,6 +2021,7 @@ backend_free(cairn__backend *be)
 	free(be->wbuf);
 	pthread_cond_destroy(&be->gate_cond);
 	pthread_mutex_destroy(&be->gate_mutex);
+	pthread_mutex_destroy(&be->write_mutex);
 	free(be);
 }
 
@@ -2057,6 +2075,7 @@ lmdb_open(const char *path, const cairn_options *opts, cairn__backend **out)
 	be->read_only = opts->read_only != 0;
 	be->renew_every = opts->read_renew_every;
 	pthread_mutex_init(&be->gate_mutex, NULL);
+	pthread_mutex_init(&be->write_mutex, NULL);
 	pthread_cond_init(&be->gate_cond, NULL);
 	st = cairn_uuid_generate((cairn_uuid *)be->token) == CAIRN_OK
 	             ? env_open(be, opts)
