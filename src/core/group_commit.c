@@ -18,6 +18,7 @@
  */
 #include "core.h"
 
+#include <stdlib.h>
 #include <time.h>
 
 /* Bounds on one shared transaction, so that a single commit's memory and
@@ -62,14 +63,15 @@ cairn__group_destroy(cairn__group *g)
 	pthread_mutex_destroy(&g->mutex);
 }
 
-/* Detach the front of the queue within the batch limits; the first
- * request is always taken, whatever its size. */
+/* Detach the front of the queue within the batch limits (the first
+ * request is always taken, whatever its size) into batch, which has room
+ * for cap requests. */
 static size_t
-take_batch(cairn__group *g, cairn__append_req **batch)
+take_batch(cairn__group *g, cairn__append_req **batch, size_t cap)
 {
 	size_t n = 0, events = 0;
 
-	while (g->head && n < g->max_batch_requests) {
+	while (g->head && n < cap && n < g->max_batch_requests) {
 		if (n > 0 && events + g->head->nevents > g->max_batch_events)
 			break;
 		events += g->head->nevents;
@@ -107,8 +109,8 @@ gather(cairn__group *g)
 cairn_status
 cairn__group_submit(cairn__group *g, cairn__append_req *req)
 {
-	cairn__append_req *batch[GROUP_MAX_REQUESTS];
-	size_t n, i;
+	cairn__append_req *stack[GROUP_MAX_REQUESTS], **batch;
+	size_t n, i, cap;
 
 	req->done = false;
 	req->next_in_queue = NULL;
@@ -129,7 +131,22 @@ cairn__group_submit(cairn__group *g, cairn__append_req *req)
 		}
 		g->leader_active = true;
 		gather(g);
-		n = take_batch(g, batch);
+		/* An engine may raise max_batch_requests past the stack
+		 * array; without memory for a larger one, the stack's size
+		 * is the batch's. */
+		batch = stack;
+		cap = GROUP_MAX_REQUESTS;
+		if (g->max_batch_requests > cap && g->queued > cap) {
+			cap = g->queued < g->max_batch_requests
+			              ? g->queued
+			              : g->max_batch_requests;
+			batch = malloc(cap * sizeof(*batch));
+			if (batch == NULL) {
+				batch = stack;
+				cap = GROUP_MAX_REQUESTS;
+			}
+		}
+		n = take_batch(g, batch, cap);
 		g->last_batch = n;
 		pthread_mutex_unlock(&g->mutex);
 
@@ -138,6 +155,8 @@ cairn__group_submit(cairn__group *g, cairn__append_req *req)
 		pthread_mutex_lock(&g->mutex);
 		for (i = 0; i < n; i++)
 			batch[i]->done = true;
+		if (batch != stack)
+			free(batch);
 		g->leader_active = false;
 		pthread_cond_broadcast(&g->cond);
 	}

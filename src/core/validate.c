@@ -6,6 +6,7 @@
  */
 #include "core.h"
 
+#include <stdint.h>
 #include <string.h>
 
 /*
@@ -132,9 +133,13 @@ cairn__validate_event(const cairn_new_event *ev, size_t index,
 	    ev->metadata_len > max_event_size - ev->data_len)
 		return cairn__error(
 		        CAIRN_TOO_LARGE, 0,
-		        "event %zu is %zu bytes of data and metadata, "
-		        "over the limit of %zu",
-		        index, ev->data_len, max_event_size);
+		        "event %zu is %zu bytes of data and metadata (%zu + "
+		        "%zu), over the limit of %zu",
+		        index,
+		        ev->metadata_len <= SIZE_MAX - ev->data_len
+		                ? ev->data_len + ev->metadata_len
+		                : SIZE_MAX,
+		        ev->data_len, ev->metadata_len, max_event_size);
 	if (ev->ntags > CAIRN_TAGS_MAX)
 		return cairn__error(
 		        CAIRN_INVALID_TAG, 0,
