@@ -36,7 +36,8 @@ test-tsan: deps
 	    -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@cmake --build $(TSAN_BUILD) -j $(JOBS)
 	@cd $(TSAN_BUILD) && CAIRN_TEST_FILTER='*concurrent*' \
-	    ctest --output-on-failure -L conformance
+	    ctest --output-on-failure -R 'conformance|unit.group_commit'
+
 
 bench: build
 	@$(BUILD)/cairn-bench
