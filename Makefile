@@ -6,7 +6,7 @@ TSAN_BUILD ?= build-tsan
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build run test test-asan test-tsan bench install clean
+.PHONY: all deps build run test test-asan test-tsan fuzz bench install clean
 
 all: build
 
@@ -38,6 +38,15 @@ test-tsan: deps
 	@cd $(TSAN_BUILD) && CAIRN_TEST_FILTER='*concurrent*' \
 	    ctest --output-on-failure -R 'conformance|unit.group_commit'
 
+
+# Each fuzz target for FUZZ_SECONDS with libFuzzer (clang).
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCAIRN_FUZZ=ON \
+	    >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	@sh fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 bench: build
 	@$(BUILD)/cairn-bench

@@ -1741,8 +1741,11 @@ replay_payload(MDB_txn *txn, cairn__backend *be, const uint8_t *p, size_t len,
 
 /*
  * Replay, in one transaction, the records after what the LMDB file holds,
- * following the chain from the checkpoint c; then checkpoint, so that the
- * log starts afresh.  *replayed counts the records applied.
+ * following the chain from the checkpoint c.  *replayed counts the
+ * records applied.  A crash after its commit and before the next
+ * checkpoint is safe: the old checkpoint still describes a whole
+ * snapshot (no transaction but this one ran since), and the records are
+ * still in the log.
  */
 static int
 replay_once(cairn__backend *be, const wal_checkpoint *c, uint64_t *replayed)
@@ -1789,13 +1792,40 @@ replay_once(cairn__backend *be, const wal_checkpoint *c, uint64_t *replayed)
 	if (rc == 0)
 		rc = write_meta_u64(txn, be, "wal_lsn", lsn);
 	if (rc == 0)
-		rc = checkpoint(be, txn, lsn, offset);
+		rc = write_meta_u64(txn, be, "wal_offset", offset);
 	if (rc)
 		goto fail;
+	/* The checkpoint comes after, in a transaction of its own: it must
+	 * copy the meta pages of a snapshot that holds the replay. */
 	return mdb_txn_commit(txn);
 fail:
 	mdb_txn_abort(txn);
 	return rc;
+}
+
+/* Checkpoint the committed state in a write transaction of its own.
+ * Returns 0 or an LMDB/errno code. */
+static int
+checkpoint_now(cairn__backend *be)
+{
+	uint64_t lsn, offset;
+	MDB_txn *txn;
+	int rc;
+
+	rc = mdb_txn_begin(be->env, NULL, 0, &txn);
+	if (rc)
+		return rc;
+	rc = read_meta_u64_or(txn, be, "wal_lsn", &lsn, 0);
+	if (rc == 0)
+		rc = read_meta_u64_or(txn, be, "wal_offset", &offset,
+		                      be->wal.data_start);
+	if (rc == 0)
+		rc = checkpoint(be, txn, lsn, offset);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return mdb_txn_commit(txn);
 }
 
 static cairn_status
@@ -1807,6 +1837,8 @@ recover(cairn__backend *be, const wal_checkpoint *c)
 
 	for (;;) {
 		rc = replay_once(be, c, &replayed);
+		if (rc == 0)
+			rc = checkpoint_now(be);
 		if (rc != MDB_MAP_FULL)
 			break;
 		st = grow_map(be, be->map_size * 2);
@@ -1989,29 +2021,14 @@ env_open(cairn__backend *be, const cairn_options *opts)
 	return CAIRN_OK;
 }
 
-/* A last checkpoint, so that the next open finds nothing to replay. */
-static void
-final_checkpoint(cairn__backend *be)
-{
-	uint64_t lsn, offset;
-	MDB_txn *txn;
-
-	if (!be->wal_on || mdb_txn_begin(be->env, NULL, 0, &txn) != 0)
-		return;
-	if (read_meta_u64_or(txn, be, "wal_lsn", &lsn, 0) == 0 &&
-	    read_meta_u64_or(txn, be, "wal_offset", &offset,
-	                     be->wal.data_start) == 0 &&
-	    checkpoint(be, txn, lsn, offset) == 0)
-		mdb_txn_commit(txn);
-	else
-		mdb_txn_abort(txn);
-}
-
 static void
 backend_free(cairn__backend *be)
 {
+	/* A last checkpoint, so that the next open finds nothing to
+	 * replay. */
 	if (be->env) {
-		final_checkpoint(be);
+		if (be->wal_on)
+			checkpoint_now(be);
 		if (be->pin)
 			mdb_txn_abort(be->pin);
 		mdb_env_close(be->env);

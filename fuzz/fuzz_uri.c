@@ -1,0 +1,73 @@
+/*
+ * fuzz_uri.c -- store URIs given to cairn_open().
+ *
+ * The input, as a C string, is opened with default and with explicit
+ * options.  Only "memory:" names a store that opens (a memory store takes
+ * no path, and every scheme but memory and lmdb is unknown): that string
+ * must open, and so may the same in another case (RFC 3986 lets schemes
+ * ignore case).  Any other must fail with CAIRN_INVALID_URI, *out set to
+ * NULL and a sentence in cairn_last_error().
+ *
+ * An lmdb URI would create a directory wherever the fuzzer runs, so any
+ * input whose scheme reads "lmdb" in any case is skipped; and a store
+ * that opens must say it is a memory store.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "cairn.h"
+#include "fuzz.h"
+
+static const char lmdb_scheme[] = "lmdb";
+static const char memory_uri[] = "memory:";
+
+/* Nonzero when uri's scheme (what precedes the first ':', as cairn_open
+ * reads it) is lmdb, in any case. */
+static int
+is_lmdb(const char *uri)
+{
+	size_t scheme = strcspn(uri, ":");
+
+	return uri[scheme] == ':' && scheme == strlen(lmdb_scheme) &&
+	       strncasecmp(uri, lmdb_scheme, scheme) == 0;
+}
+
+static void
+check_open(const char *uri, const cairn_options *opts)
+{
+	cairn_store *st = (cairn_store *)&st; /* not NULL: must be reset */
+	cairn_status rc;
+	int must_open = strcmp(uri, memory_uri) == 0;
+	int may_open = strcasecmp(uri, memory_uri) == 0;
+
+	rc = cairn_open(uri, opts, &st);
+	if (rc == CAIRN_OK) {
+		FUZZ_CHECK(may_open);
+		FUZZ_CHECK(st != NULL);
+		FUZZ_CHECK(strcmp(cairn_store_backend(st), "memory") == 0);
+		FUZZ_CHECK(cairn_last_error()[0] == '\0');
+		cairn_close(st);
+		return;
+	}
+	FUZZ_CHECK(!must_open);
+	FUZZ_CHECK(rc == CAIRN_INVALID_URI);
+	FUZZ_CHECK(st == NULL);
+	FUZZ_CHECK(cairn_last_error()[0] != '\0');
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *uri = fuzz_cstring(data, size);
+	cairn_options opts;
+
+	if (!is_lmdb(uri)) {
+		check_open(uri, NULL);
+		cairn_options_init(&opts);
+		opts.durability = CAIRN_RELAXED;
+		opts.read_only = 1;
+		check_open(uri, &opts);
+	}
+	free(uri);
+	return 0;
+}
