@@ -177,7 +177,7 @@ typedef struct cairn_options {
 	unsigned read_renew_every;
 } cairn_options;
 
-/* Fill *opts with the defaults.  Never fails. */
+/* Fill *opts with the defaults.  Never fails.  Thread-safe. */
 CAIRN_API void cairn_options_init(cairn_options *opts);
 
 /* Open (creating when missing) the store named by uri:
@@ -214,15 +214,15 @@ typedef struct cairn_uuid {
 #define CAIRN_UUID_STR_LEN 36 /* without the terminating NUL */
 
 /* Write the canonical lower-case text of id into buf (at least 37 bytes,
- * NUL-terminated).  Never fails. */
+ * NUL-terminated).  Never fails.  Thread-safe. */
 CAIRN_API void cairn_uuid_format(const cairn_uuid *id, char buf[37]);
 
 /* Parse a canonical 36-character UUID (either case).  Returns CAIRN_OK or
- * CAIRN_INVALID. */
+ * CAIRN_INVALID.  Thread-safe. */
 CAIRN_API cairn_status cairn_uuid_parse(const char *text, cairn_uuid *out);
 
 /* Fill *out with a fresh random (version 4) UUID. Returns CAIRN_OK or
- * CAIRN_IO when the system's randomness is unavailable. */
+ * CAIRN_IO when the system's randomness is unavailable.  Thread-safe. */
 CAIRN_API cairn_status cairn_uuid_generate(cairn_uuid *out);
 
 /* An event to append.  The caller owns every pointer; cairn copies what it
@@ -320,6 +320,24 @@ typedef struct cairn_write {
 } cairn_write;
 
 /* Append to several distinct streams atomically: every write commits, or
+ * none.  A transfer between two accounts, each at the version it was read
+ * at:
+ *
+ *     cairn_new_event out = CAIRN_NEW_EVENT_INIT, in = CAIRN_NEW_EVENT_INIT;
+ *     out.type = "Withdrawn";  out.data = "{\"amount\":5}";  out.data_len = 12;
+ *     in.type = "Deposited";   in.data = "{\"amount\":5}";   in.data_len = 12;
+ *     cairn_write w[2] = {
+ *         {"account-1", 7, &out, 1},
+ *         {"account-2", 3, &in, 1},
+ *     };
+ *     cairn_append_result res;
+ *     switch (cairn_append_multi(st, w, 2, &res)) {
+ *     case CAIRN_OK:       break;
+ *     case CAIRN_CONFLICT: reread(res.conflict_stream); break;  // and retry
+ *     default:             fail(cairn_last_error());
+ *     }
+ *
+ * In detail: every write commits, or
  * none.  Each write's expected version is checked on its own; on the first
  * mismatch result->conflict_* name the write, its stream, the expected and
  * the actual version, and nothing is written.  Events get consecutive
@@ -402,7 +420,21 @@ CAIRN_API cairn_status cairn_iter_next(cairn_iter *it,
 CAIRN_API void cairn_iter_free(cairn_iter *it);
 
 /* Called by cairn_fold_stream() once per event, in order.  Return CAIRN_OK
- * to go on; any other status stops the fold, which returns it. */
+ * to go on; any other status stops the fold, which returns it.
+ *
+ *     static cairn_status
+ *     add_amount(void *acc, const cairn_event *e)
+ *     {
+ *         long *balance = acc;
+ *         if (strcmp(e->type, "Deposited") == 0)
+ *             *balance += amount_of(e->data, e->data_len);
+ *         return CAIRN_OK;
+ *     }
+ *
+ *     long balance = 0;
+ *     cairn_status rc = cairn_fold_stream(st, "account-42", 0, add_amount,
+ *                                         &balance);
+ */
 typedef cairn_status (*cairn_fold_fn)(void *acc, const cairn_event *event);
 
 /* Fold the events of stream with version > after into acc, one at a time,
