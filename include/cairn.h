@@ -294,6 +294,9 @@ typedef struct cairn_append_result {
 	char conflict_stream[CAIRN_STREAM_ID_MAX + 1];
 	int64_t conflict_expected; /* the expected version that was given */
 	uint64_t conflict_actual;  /* the version the stream really has */
+	/* On CAIRN_CONFLICT from cairn_append_if(): the position of the first
+	 * event after after_position that matched the query (0 otherwise). */
+	uint64_t conflict_position;
 } cairn_append_result;
 
 /* Append n (1..CAIRN_BATCH_MAX) events to one stream, atomically.
@@ -383,11 +386,14 @@ typedef struct cairn_read_opts {
 	const char *const *types;
 	size_t ntypes;
 	const char *prefix;
+	/* $all only: yield only events the query matches (NULL = no query
+	 * filter); see cairn_append_if().  Copied by the read. */
+	const struct cairn_query *query;
 } cairn_read_opts;
 
 #define CAIRN_READ_OPTS_INIT                                                   \
 	{                                                                      \
-		0, 0, 0, NULL, 0, NULL                                         \
+		0, 0, 0, NULL, 0, NULL, NULL                                   \
 	}
 
 /* Read one stream.  opts may be NULL (forward, whole stream).  A stream
@@ -418,6 +424,14 @@ CAIRN_API cairn_status cairn_iter_next(cairn_iter *it,
 
 /* Free the iterator and everything it holds.  NULL is a no-op. */
 CAIRN_API void cairn_iter_free(cairn_iter *it);
+
+/* The store's head position as the read saw it, into *position.  Once
+ * cairn_iter_next() returned CAIRN_DONE, every event up to this position
+ * was examined: pass it as after_position to cairn_append_if() to append
+ * only if nothing the query matches was committed since.  Before DONE it
+ * is the head when the read began.  Returns CAIRN_OK or CAIRN_INVALID. */
+CAIRN_API cairn_status cairn_iter_head(const cairn_iter *it,
+                                       uint64_t *position);
 
 /* Called by cairn_fold_stream() once per event, in order.  Return CAIRN_OK
  * to go on; any other status stops the fold, which returns it.
@@ -507,6 +521,348 @@ CAIRN_API cairn_status cairn_stream_iter_next(cairn_stream_iter *it,
 
 /* Free the listing.  NULL is a no-op. */
 CAIRN_API void cairn_stream_iter_free(cairn_stream_iter *it);
+
+/* ------------------------------------------------------------------------
+ * Conditional appends (Dynamic Consistency Boundaries)
+ *
+ * A decision that spans no fixed stream (a course may hold 10 students; a
+ * user name is unique) reads the events a query matches, decides, and
+ * appends on condition that the query matches nothing new:
+ *
+ *     const char *types[] = {"StudentEnrolled", "CourseCapacityChanged"};
+ *     const char *tags[] = {"course:c1"};
+ *     cairn_query_item item = {types, 2, tags, 1};
+ *     cairn_query q = {&item, 1};
+ *     cairn_read_opts ro = CAIRN_READ_OPTS_INIT;
+ *     ro.query = &q;
+ *     cairn_read_all(st, &ro, &it);
+ *     while (cairn_iter_next(it, &e) == CAIRN_ROW)
+ *         fold(&course, e);
+ *     uint64_t seen;
+ *     cairn_iter_head(it, &seen);          // after DONE
+ *     cairn_iter_free(it);
+ *     if (course.enrolled < course.capacity)
+ *         rc = cairn_append_if(st, &q, seen, &write, 1, &res);
+ *     // CAIRN_CONFLICT: someone enrolled meanwhile; read again
+ * ------------------------------------------------------------------------ */
+
+/* One item of a query: it matches an event whose type is one of types
+ * (any type when ntypes is 0) and that carries every one of tags (no
+ * condition when ntags is 0).  An item with neither matches every event. */
+typedef struct cairn_query_item {
+	const char *const *types;
+	size_t ntypes;
+	const char *const *tags;
+	size_t ntags;
+} cairn_query_item;
+
+/* A query matches an event when any of its items does.  A query with no
+ * items matches nothing. */
+typedef struct cairn_query {
+	const cairn_query_item *items;
+	size_t nitems;
+} cairn_query;
+
+#define CAIRN_QUERY_ITEMS_MAX 64 /* items in one query */
+
+/* True (1) when query matches event, else 0.  Thread-safe. */
+CAIRN_API int cairn_query_match(const cairn_query *query,
+                                const cairn_event *event);
+
+/* Append writes as cairn_append_multi() does (each write's expected
+ * version is checked too), on condition that no event the query matches
+ * has a position greater than after (0: that no matching event exists at
+ * all).  The condition and the append are one atomic step.  On a failed
+ * condition: CAIRN_CONFLICT, nothing written, result->conflict_position
+ * and conflict_stream name the first matching event.  An idempotent
+ * repeat (the same caller-given event ids, already committed at the same
+ * place) succeeds with result->idempotent = 1 instead of failing the
+ * condition.  The engines check the condition through indexes of types
+ * and tags, at a cost proportional to the matching events after after.
+ *
+ * Returns as cairn_append_multi(); also CAIRN_INVALID for a NULL query,
+ * more than CAIRN_QUERY_ITEMS_MAX items; CAIRN_INVALID_TYPE or
+ * CAIRN_INVALID_TAG for a malformed type or tag in the query. */
+CAIRN_API cairn_status cairn_append_if(cairn_store *store,
+                                       const cairn_query *query,
+                                       uint64_t after,
+                                       const cairn_write *writes,
+                                       size_t nwrites,
+                                       cairn_append_result *result);
+
+/* ------------------------------------------------------------------------
+ * Snapshots and aggregates
+ *
+ * A snapshot is a state blob saved for (stream, version, schema).  Loading
+ * an aggregate starts from the newest snapshot whose schema matches and
+ * folds only the events after it; a snapshot of another schema, or newer
+ * than the stream (a stream cannot shrink: such a snapshot is not to be
+ * trusted), is ignored.
+ *
+ *     static const cairn_aggregate_type account_type = {
+ *         "account/v1", sizeof(struct account), account_apply,
+ *         account_restore, account_serialize};
+ *     struct account acc;
+ *     uint64_t version;
+ *     cairn_aggregate_load(st, "account-42", &account_type, &acc, &version);
+ *     ... decide ...
+ *     cairn_aggregate_save(st, "account-42", version, events, n, &res);
+ *     if (version % 1000 == 0)
+ *         cairn_aggregate_snapshot(st, "account-42", &account_type, &acc,
+ *                                  version);
+ * ------------------------------------------------------------------------ */
+
+#define CAIRN_SNAPSHOT_SCHEMA_MAX 255 /* bytes of a schema tag */
+
+/* Save state (len bytes, copied) as the snapshot of stream at version
+ * under schema, replacing an older one of that schema.  Returns CAIRN_OK;
+ * CAIRN_INVALID (NULL arguments, version 0, schema not 1..255 bytes of
+ * UTF-8); CAIRN_INVALID_STREAM; CAIRN_TOO_LARGE (over max_event_size);
+ * CAIRN_IO; CAIRN_NOMEM; CAIRN_UNSUPPORTED (the engine keeps none). */
+CAIRN_API cairn_status cairn_snapshot_save(cairn_store *store,
+                                           const char *stream,
+                                           uint64_t version,
+                                           const char *schema,
+                                           const void *state, size_t len);
+
+/* Load the newest snapshot of stream under schema: *version, and *state
+ * (malloc'd, *len bytes; free it with cairn_free()).  Returns CAIRN_OK;
+ * CAIRN_NOT_FOUND (none, or one newer than the stream: ignored);
+ * CAIRN_INVALID; CAIRN_INVALID_STREAM; CAIRN_IO; CAIRN_NOMEM. */
+CAIRN_API cairn_status cairn_snapshot_load(cairn_store *store,
+                                           const char *stream,
+                                           const char *schema,
+                                           uint64_t *version, void **state,
+                                           size_t *len);
+
+/* Free memory the library handed over (snapshot blobs). NULL is a no-op. */
+CAIRN_API void cairn_free(void *p);
+
+/* How one kind of aggregate folds, and (optionally) snapshots, its state.
+ * The state is the caller's memory of state_size bytes. */
+typedef struct cairn_aggregate_type {
+	const char *schema;        /* snapshot schema; NULL: no snapshots */
+	size_t state_size;         /* bytes of the state, zeroed to start */
+	cairn_fold_fn apply;       /* fold one event into the state */
+	/* Fill state from a snapshot blob; any status but CAIRN_OK makes the
+	 * load ignore the snapshot and fold from the start. */
+	cairn_status (*restore)(void *state, const void *blob, size_t len);
+	/* Make a blob of state (malloc'd, the library frees it). */
+	cairn_status (*serialize)(const void *state, void **blob,
+	                          size_t *len);
+} cairn_aggregate_type;
+
+/* Load stream's state into state (state_size bytes, zeroed first): from
+ * the newest usable snapshot if the type has a schema, then the events
+ * after it, one at a time.  *version receives the stream's version as
+ * folded: pass it to cairn_aggregate_save().  Returns CAIRN_OK; the fold
+ * callback's status when it stopped the fold; the errors of
+ * cairn_read_stream() and cairn_iter_next(). */
+CAIRN_API cairn_status cairn_aggregate_load(cairn_store *store,
+                                            const char *stream,
+                                            const cairn_aggregate_type *type,
+                                            void *state, uint64_t *version);
+
+/* Append events to stream expecting it to be at version (as loaded).
+ * Returns as cairn_append(). */
+CAIRN_API cairn_status cairn_aggregate_save(cairn_store *store,
+                                            const char *stream,
+                                            uint64_t version,
+                                            const cairn_new_event *events,
+                                            size_t n,
+                                            cairn_append_result *result);
+
+/* Serialize state and save it as stream's snapshot at version.  Returns
+ * as cairn_snapshot_save(); CAIRN_INVALID when the type has no schema or
+ * no serialize. */
+CAIRN_API cairn_status cairn_aggregate_snapshot(
+        cairn_store *store, const char *stream,
+        const cairn_aggregate_type *type, const void *state,
+        uint64_t version);
+
+/* ------------------------------------------------------------------------
+ * Command execution
+ *
+ * A command reads streams, folds their events into its state, decides,
+ * and writes new events; cairn_execute() runs it against a store and
+ * re-runs it from a fresh state when another writer got in between:
+ *
+ *     static cairn_status
+ *     transfer_handle(void *ctx, cairn_decision *d)
+ *     {
+ *         struct transfer *t = ctx;
+ *         if (t->from_balance < t->amount)
+ *             return cairn_decision_reject(d, "insufficient funds in %s",
+ *                                          t->from);
+ *         cairn_decision_append(d, t->from, &withdrawn);
+ *         cairn_decision_append(d, t->to, &deposited);
+ *         return CAIRN_OK;
+ *     }
+ *
+ *     const char *streams[] = {t.from, t.to};
+ *     cairn_command cmd = {&t, streams, 2, transfer_reset, transfer_apply,
+ *                          NULL, transfer_handle};
+ *     cairn_exec_result res;
+ *     switch (cairn_execute(st, &cmd, NULL, &res)) {
+ *     case CAIRN_OK:       break;                      // res.attempts
+ *     case CAIRN_REJECTED: puts(res.message); break;   // never retried
+ *     default:             fail(cairn_last_error());   // incl. retries
+ *     }                                                // exhausted
+ *
+ * The executor reads each stream once (declared streams first, then the
+ * ones discover() names, breadth-first, duplicates ignored), folding the
+ * events one at a time as the iterator yields them.  It appends every
+ * write of the decision in one atomic multi-stream append, expecting each
+ * stream it read at the version it read — a stream read but not written
+ * is checked too, by appending nothing to it but its expected version (a
+ * concurrent write to it is a conflict).  A write to a stream the command
+ * did not read is refused with CAIRN_INVALID: declare or discover every
+ * stream a command writes (an unread new stream reads as version 0).
+ * ------------------------------------------------------------------------ */
+
+typedef struct cairn_decision cairn_decision;
+typedef struct cairn_stream_set cairn_stream_set;
+
+/* Inside handle(): add one event to stream's writes (copied).  Returns
+ * CAIRN_OK, CAIRN_NOMEM, or the validation statuses of cairn_append(). */
+CAIRN_API cairn_status cairn_decision_append(cairn_decision *d,
+                                             const char *stream,
+                                             const cairn_new_event *event);
+
+/* Inside handle(): reject the command with a message (printf format).
+ * Returns CAIRN_REJECTED, for handle() to return. */
+CAIRN_API cairn_status cairn_decision_reject(cairn_decision *d,
+                                             const char *fmt, ...)
+#ifdef __GNUC__
+        __attribute__((format(printf, 2, 3)))
+#endif
+        ;
+
+/* Inside discover(): name one more stream to read (copied). */
+CAIRN_API cairn_status cairn_stream_set_add(cairn_stream_set *set,
+                                            const char *stream);
+
+typedef struct cairn_command {
+	void *ctx;                 /* the command's data and state */
+	const char *const *streams; /* the streams it reads */
+	size_t nstreams;
+	/* Start from a fresh state (before each attempt). */
+	cairn_status (*reset)(void *ctx);
+	/* Fold one event of a stream being read. */
+	cairn_status (*apply)(void *ctx, const cairn_event *event);
+	/* Optional: after each stream is read, name more streams to read. */
+	cairn_status (*discover)(void *ctx, cairn_stream_set *more);
+	/* Decide: cairn_decision_append() the events to write and return
+	 * CAIRN_OK, or return cairn_decision_reject(). */
+	cairn_status (*handle)(void *ctx, cairn_decision *decision);
+} cairn_command;
+
+typedef enum cairn_backoff {
+	CAIRN_BACKOFF_FIXED = 0,
+	CAIRN_BACKOFF_EXPONENTIAL = 1
+} cairn_backoff;
+
+/* Called before each retry with the stream that conflicted, the attempt
+ * about to start (2 for the first retry) and the delay slept first. */
+typedef void (*cairn_retry_fn)(void *ctx, const char *stream,
+                               unsigned attempt, uint32_t delay_us);
+
+typedef struct cairn_retry_policy {
+	unsigned max_retries;      /* retries after the first attempt */
+	cairn_backoff backoff;
+	uint32_t base_delay_us;    /* fixed delay, or the first exponential */
+	uint32_t max_delay_us;     /* cap on any delay */
+	double jitter;             /* 0..1: each delay is scaled by a random
+	                            * factor in [1 - jitter, 1] */
+	cairn_retry_fn on_retry;   /* may be NULL */
+	void *on_retry_ctx;
+} cairn_retry_policy;
+
+/* Defaults: 5 retries, exponential from 1 ms, at most 100 ms, jitter
+ * 0.5, no hook. */
+CAIRN_API void cairn_retry_policy_init(cairn_retry_policy *policy);
+
+typedef struct cairn_exec_result {
+	unsigned attempts;         /* 1 when no retry was needed */
+	cairn_append_result append; /* of the successful append */
+	size_t nevents;            /* events written (0: nothing to write) */
+	char message[512];         /* the rejection's message */
+} cairn_exec_result;
+
+/* Run cmd against store under policy (NULL: the defaults).  Returns
+ * CAIRN_OK (written, or nothing to write); CAIRN_REJECTED (handle()
+ * rejected: result->message; never retried); CAIRN_RETRIES_EXHAUSTED
+ * (conflicts outlasted the policy); CAIRN_INVALID (NULL arguments, a
+ * write to a stream not read); a callback's own error status; or the
+ * errors of reads and appends.  Thread-safe as the store is; the command
+ * itself is used by this call only. */
+CAIRN_API cairn_status cairn_execute(cairn_store *store,
+                                     const cairn_command *cmd,
+                                     const cairn_retry_policy *policy,
+                                     cairn_exec_result *result);
+
+/* ------------------------------------------------------------------------
+ * Decorators: stores that wrap a store
+ *
+ * A tracking store records every append committed through it, for tests;
+ * an instrumented store counts and times what goes through it.  Both are
+ * cairn_store handles: use them wherever a store is expected, close them
+ * with cairn_close() (which leaves the inner store open; close it after).
+ * ------------------------------------------------------------------------ */
+
+/* Wrap inner in a tracking store.  Returns CAIRN_OK, CAIRN_INVALID,
+ * CAIRN_NOMEM. */
+CAIRN_API cairn_status cairn_tracking_open(cairn_store *inner,
+                                           cairn_store **out);
+
+/* The events committed through a tracking store, in commit order, as an
+ * iterator (a copy taken now).  CAIRN_INVALID when store is not a
+ * tracking store. */
+CAIRN_API cairn_status cairn_tracking_read(cairn_store *store,
+                                           cairn_iter **out);
+
+/* Forget what a tracking store recorded. */
+CAIRN_API void cairn_tracking_clear(cairn_store *store);
+
+/* Latency histogram buckets (upper bounds, µs) of cairn_metrics. */
+#define CAIRN_METRICS_BUCKETS 12
+
+typedef struct cairn_metrics {
+	uint64_t appends;          /* append calls that committed */
+	uint64_t events;           /* events they wrote */
+	uint64_t conflicts;        /* appends that failed on a condition */
+	uint64_t retries;          /* command retries (cairn_execute) */
+	uint64_t reads;            /* reads opened */
+	uint64_t events_read;      /* events yielded by reads */
+	uint64_t errors;           /* other failures */
+	/* cumulative counts of appends / reads (open to free) at most
+	 * bucket_us[i] µs; the last bucket is +Inf */
+	uint64_t bucket_us[CAIRN_METRICS_BUCKETS];
+	uint64_t append_latency[CAIRN_METRICS_BUCKETS];
+	uint64_t read_latency[CAIRN_METRICS_BUCKETS];
+	double append_seconds;     /* sum of append latencies */
+	double read_seconds;
+} cairn_metrics;
+
+/* Wrap inner in an instrumented store.  Returns CAIRN_OK, CAIRN_INVALID,
+ * CAIRN_NOMEM. */
+CAIRN_API cairn_status cairn_instrumented_open(cairn_store *inner,
+                                               cairn_store **out);
+
+/* Call fn with a consistent copy of the store's metrics.  CAIRN_INVALID
+ * when store is not instrumented. */
+CAIRN_API cairn_status cairn_metrics_read(cairn_store *store,
+                                          void (*fn)(void *ctx,
+                                                     const cairn_metrics *m),
+                                          void *ctx);
+
+/* Write the metrics in the Prometheus text format into buf (size bytes,
+ * NUL-terminated); *needed receives the length the whole text takes (so
+ * a buffer too small can be retried).  CAIRN_INVALID when store is not
+ * instrumented or buf is NULL with size > 0. */
+CAIRN_API cairn_status cairn_metrics_prometheus(cairn_store *store,
+                                                char *buf, size_t size,
+                                                size_t *needed);
 
 /* ------------------------------------------------------------------------
  * Statistics

@@ -54,6 +54,12 @@ typedef struct cairn__append_req {
 	size_t nevents;              /* total over the writes */
 	size_t ids_given;            /* how many ids came from the caller */
 	cairn_append_result *result; /* never NULL */
+	/* cairn_append_if(): commit only if no event condition matches has
+	 * a position > condition_after (validated by the core; NULL: no
+	 * condition).  Checked after idempotency, before expected versions;
+	 * on failure call cairn__condition_failed(). */
+	const cairn_query *condition;
+	uint64_t condition_after;
 	cairn_status status;         /* set by the backend */
 	/* A failure's sentence, for requests committed by another thread
 	 * (group commit): set with cairn__req_error(); the core hands it to
@@ -73,6 +79,10 @@ typedef struct cairn__iter_ops {
 	 * error.  The core never calls next again after DONE or an error. */
 	cairn_status (*next)(cairn__iter *it, const cairn_event **ev);
 	void (*free)(cairn__iter *it);
+	/* Optional: the head of the view the read is on (see
+	 * cairn_iter_head()); NULL: the core answers with the head it read
+	 * when the read began or the last position the read yielded. */
+	cairn_status (*head)(cairn__iter *it, uint64_t *position);
 } cairn__iter_ops;
 struct cairn__iter {
 	const cairn__iter_ops *ops;
@@ -123,6 +133,23 @@ typedef struct cairn__backend_ops {
 	 * is all there is).  Sets *problems to the number found. */
 	cairn_status (*verify)(cairn__backend *be, cairn_verify_fn fn,
 	                       void *ctx, uint64_t *problems);
+
+	/* ---- version 1 continues: issue 3 ---- */
+
+	/* Snapshots (optional: NULL = CAIRN_UNSUPPORTED).  put keeps the
+	 * newest per (stream, schema), replacing older; get returns the kept
+	 * one (blob malloc'd, freed by the caller with free()) or
+	 * CAIRN_NOT_FOUND.  Arguments are validated by the core. */
+	cairn_status (*snapshot_put)(cairn__backend *be, const char *stream,
+	                             size_t stream_len, uint64_t version,
+	                             const char *schema, const void *blob,
+	                             size_t len);
+	cairn_status (*snapshot_get)(cairn__backend *be, const char *stream,
+	                             size_t stream_len, const char *schema,
+	                             uint64_t *version, void **blob,
+	                             size_t *len);
+	/* Optional: a command was retried (decorators count it). */
+	void (*note_retry)(cairn__backend *be);
 } cairn__backend_ops;
 
 extern const cairn__backend_ops cairn__memory_backend;
@@ -177,7 +204,14 @@ typedef cairn_status (*cairn__id_lookup_fn)(void *ctx, const cairn_uuid *id,
 cairn_status cairn__idempotency_check(cairn__append_req *req,
                                       cairn__id_lookup_fn lookup, void *ctx);
 
-/* True when ev passes the $all filters of opts (types, prefix). */
+/* Fill req's result and message for a failed condition: the event at
+ * position in stream (stream_len bytes) matched.  Returns CAIRN_CONFLICT
+ * and sets req->status. */
+cairn_status cairn__condition_failed(cairn__append_req *req,
+                                     uint64_t position, const char *stream,
+                                     size_t stream_len);
+
+/* True when ev passes the $all filters of opts (types, prefix, query). */
 bool cairn__filter_match(const cairn_read_opts *opts, const cairn_event *ev);
 
 /* Wall-clock time in ns since the Unix epoch (UTC). */

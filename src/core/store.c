@@ -124,6 +124,27 @@ cairn_open(const char *uri, const cairn_options *opts, cairn_store **out)
 	return CAIRN_OK;
 }
 
+cairn_status
+cairn__store_new(const cairn__backend_ops *ops, cairn__backend *be,
+                 const cairn_options *opts, cairn_store **out)
+{
+	cairn_store *st;
+	cairn_status rc;
+
+	st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
+	rc = resolve_options(opts, &st->opts);
+	if (rc != CAIRN_OK) {
+		free(st);
+		return rc;
+	}
+	st->ops = ops;
+	st->be = be;
+	*out = st;
+	return CAIRN_OK;
+}
+
 void
 cairn_close(cairn_store *store)
 {
