@@ -52,6 +52,15 @@
 #define W5_GROUP_CALLS 1000
 #define W5_WARMUP_CALLS 10000
 #define W5_TARGET_NS 1000.0
+#define W67_THREADS 8 /* the concurrent runs of W6 and W7 */
+#define W67_MAX_THREADS W67_THREADS
+#define W6_COMMANDS 8000     /* per run, over all threads */
+#define W6_OPENING_EVENTS 10 /* per account, written untimed */
+#define W6_OVERDRAFT 10      /* units an account may go below zero */
+#define W6_MAX_RETRIES 100   /* conflicts are measured, not fatal */
+#define W7_APPENDS 8000      /* per throughput run, over all threads */
+#define W7_PROBES 1000       /* timed calls of each kind per size */
+#define W7_FLAT_FACTOR 2.0   /* 1M-event p50 / 10k-event p50, at most */
 
 #define READ_PASSES 3              /* timed read passes; the median counts */
 #define RSS_SAMPLE_EVERY 65536u    /* events between /proc samples */
@@ -59,11 +68,23 @@
 #define LOAD_RUN 100u              /* events per stream per setup write */
 #define LOAD_STREAMS_PER_CALL 100u /* writes per setup append_multi */
 
-enum workload { WL_DISK, WL_W1, WL_W1C, WL_W2, WL_W3, WL_W4, WL_W5, WL_COUNT };
-static const char *const workload_names[WL_COUNT] = {"DISK", "W1", "W1c", "W2",
-                                                     "W3",   "W4", "W5"};
+enum workload {
+	WL_DISK,
+	WL_W1,
+	WL_W1C,
+	WL_W2,
+	WL_W3,
+	WL_W4,
+	WL_W5,
+	WL_W6,
+	WL_W7,
+	WL_COUNT
+};
+static const char *const workload_names[WL_COUNT] = {
+        "DISK", "W1", "W1c", "W2", "W3", "W4", "W5", "W6", "W7"};
 
-enum verdict { V_FAIL = 0, V_PASS = 1, V_NA = 2 };
+/* V_INFO: a workload without a target, reported for its figures. */
+enum verdict { V_FAIL = 0, V_PASS = 1, V_NA = 2, V_INFO = 3 };
 
 struct bench {
 	char dir[PATH_MAX];
@@ -170,7 +191,8 @@ result(struct bench *b, const char *w, enum verdict v, const char *fmt, ...)
 	printf("%-6s %-7s %s  %s\n", w, b->backend, body,
 	       v == V_PASS   ? "PASS"
 	       : v == V_FAIL ? "FAIL"
-	                     : "N/A");
+	       : v == V_NA   ? "N/A"
+	                     : "INFO");
 	fflush(stdout);
 }
 
@@ -1073,6 +1095,646 @@ out:
 }
 
 /* ------------------------------------------------------------------------
+ * Threads released together (W6, W7)
+ * ------------------------------------------------------------------------ */
+
+/* Start n threads on fn(args[i]), release them together once all are
+ * up, and time from the release to the last join.  Returns 0, or -1
+ * when a thread could not be started (those started are released with
+ * `open = -1` and joined). */
+struct gate {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int open; /* 1: go; -1: give up */
+};
+
+static int
+gate_wait(struct gate *g)
+{
+	int go;
+
+	pthread_mutex_lock(&g->mu);
+	while (g->open == 0)
+		pthread_cond_wait(&g->cv, &g->mu);
+	go = g->open;
+	pthread_mutex_unlock(&g->mu);
+	return go;
+}
+
+static int
+gate_run(struct bench *b, const char *w, struct gate *g, unsigned n,
+         void *(*fn)(void *), void *args, size_t arg_size, double *secs)
+{
+	pthread_t tid[W67_MAX_THREADS];
+	unsigned i, started = 0;
+	double t0;
+	int err, rc = 0;
+
+	for (i = 0; i < n && i < W67_MAX_THREADS; i++, started++) {
+		err = pthread_create(&tid[i], NULL, fn,
+		                     (char *)args + i * arg_size);
+		if (err != 0) {
+			rc = error_line(b, w, "pthread_create: %s",
+			                strerror(err));
+			break;
+		}
+	}
+	pthread_mutex_lock(&g->mu);
+	g->open = rc == 0 ? 1 : -1;
+	t0 = bench_now();
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+	for (i = 0; i < started; i++)
+		pthread_join(tid[i], NULL);
+	*secs = bench_now() - t0;
+	return rc;
+}
+
+/* xorshift64*: each thread's account choices, reproducible by seed. */
+static uint64_t
+bench_random(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 2685821657736338717ULL;
+}
+
+/* ------------------------------------------------------------------------
+ * W6: command execution (read, fold, decide, append) over 1,000 accounts
+ * ------------------------------------------------------------------------ */
+
+/* One transfer of one unit between two accounts, as a cairn command: it
+ * reads both streams, folds them into two balances (Deposited +1,
+ * Withdrawn -1, from an overdraft limit of W6_OVERDRAFT units), and
+ * writes a Withdrawn and a Deposited or rejects. */
+struct w6_cmd {
+	const char *from, *to;
+	long from_balance, to_balance;
+	uint64_t sum; /* a payload byte per folded event: keeps reads real */
+	uint64_t folded;
+	cairn_new_event out, in;
+};
+
+static cairn_status
+w6_reset(void *ctx)
+{
+	struct w6_cmd *c = ctx;
+
+	c->from_balance = 0;
+	c->to_balance = 0;
+	return CAIRN_OK;
+}
+
+static cairn_status
+w6_apply(void *ctx, const cairn_event *e)
+{
+	struct w6_cmd *c = ctx;
+	long delta = e->type[0] == 'D' ? 1 : -1; /* Deposited, Withdrawn */
+
+	if (strcmp(e->stream, c->from) == 0)
+		c->from_balance += delta;
+	else
+		c->to_balance += delta;
+	c->sum += touch(e->data, e->data_len);
+	c->folded++;
+	return CAIRN_OK;
+}
+
+static cairn_status
+w6_handle(void *ctx, cairn_decision *d)
+{
+	struct w6_cmd *c = ctx;
+	cairn_status rc;
+
+	if (c->from_balance - 1 < -W6_OVERDRAFT)
+		return cairn_decision_reject(d, "%s: overdraft limit", c->from);
+	rc = cairn_decision_append(d, c->from, &c->out);
+	if (rc == CAIRN_OK)
+		rc = cairn_decision_append(d, c->to, &c->in);
+	return rc;
+}
+
+struct w6_thread {
+	struct gate *gate;
+	cairn_store *st;
+	unsigned t, ncommands;
+	double *lat;
+	unsigned long ok, rejected, retries;
+	uint64_t folded, sum;
+	int done;
+	char err[768];
+};
+
+static void *
+w6_main(void *arg)
+{
+	struct w6_thread *a = arg;
+	uint64_t seed = 0x9E3779B97F4A7C15ULL * (a->t + 1);
+	cairn_retry_policy policy;
+	cairn_exec_result res;
+	struct w6_cmd c;
+	cairn_status rc;
+	const char *streams[2];
+	cairn_command cmd;
+	unsigned i, from, to;
+
+	if (gate_wait(a->gate) < 0)
+		return NULL;
+	cairn_retry_policy_init(&policy);
+	policy.max_retries = W6_MAX_RETRIES;
+	memset(&c, 0, sizeof(c));
+	fill_events(&c.out, 1, 1); /* Withdrawn */
+	fill_events(&c.in, 1, 0);  /* Deposited */
+	for (i = 0; i < a->ncommands; i++) {
+		double ts = bench_now();
+
+		from = (unsigned)(bench_random(&seed) % NSTREAMS);
+		to = (from + 1 +
+		      (unsigned)(bench_random(&seed) % (NSTREAMS - 1))) %
+		     NSTREAMS;
+		c.from = streams[0] = stream_names[from];
+		c.to = streams[1] = stream_names[to];
+		c.out.data = payloads[(2 * i) % PAYLOAD_POOL];
+		c.in.data = payloads[(2 * i + 1) % PAYLOAD_POOL];
+		memset(&cmd, 0, sizeof(cmd));
+		cmd.ctx = &c;
+		cmd.streams = streams;
+		cmd.nstreams = 2;
+		cmd.reset = w6_reset;
+		cmd.apply = w6_apply;
+		cmd.handle = w6_handle;
+		rc = cairn_execute(a->st, &cmd, &policy, &res);
+		a->lat[i] = bench_now() - ts;
+		if (rc == CAIRN_REJECTED) {
+			a->rejected++;
+		} else if (rc == CAIRN_OK && res.nevents == 2) {
+			a->ok++;
+		} else {
+			snprintf(a->err, sizeof(a->err),
+			         "thread %u: cairn_execute %s -> %s: %s: %s",
+			         a->t, c.from, c.to, cairn_status_str(rc),
+			         rc == CAIRN_OK ? "wrote no events"
+			                        : cairn_last_error());
+			return NULL;
+		}
+		if (res.attempts > 1)
+			a->retries += res.attempts - 1;
+	}
+	a->folded = c.folded;
+	a->sum = c.sum;
+	a->done = 1;
+	return NULL;
+}
+
+struct w6_point {
+	double rate, retries_per_cmd, p50_us, p99_us;
+	unsigned long ok, rejected, retries;
+};
+
+/* nthreads threads, W6_COMMANDS commands in all, on st. */
+static int
+w6_measure(struct bench *b, cairn_store *st, unsigned nthreads,
+           struct w6_point *pt)
+{
+	struct gate gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+	                    0};
+	struct w6_thread th[W67_MAX_THREADS];
+	unsigned per = W6_COMMANDS / nthreads, i;
+	double *lat, secs = 0, cpu0;
+	uint64_t folded = 0;
+	int rc = 0;
+
+	lat = malloc((size_t)W6_COMMANDS * sizeof(*lat));
+	if (lat == NULL)
+		return error_line(b, "W6", "out of memory");
+	memset(th, 0, sizeof(th));
+	for (i = 0; i < nthreads; i++) {
+		th[i].gate = &gate;
+		th[i].st = st;
+		th[i].t = i;
+		th[i].ncommands = per;
+		th[i].lat = lat + (size_t)i * per;
+	}
+	cpu0 = bench_cpu_seconds();
+	if (gate_run(b, "W6", &gate, nthreads, w6_main, th, sizeof(th[0]),
+	             &secs) != 0) {
+		free(lat);
+		return -1;
+	}
+	cpu0 = bench_cpu_seconds() - cpu0;
+	memset(pt, 0, sizeof(*pt));
+	for (i = 0; rc == 0 && i < nthreads; i++) {
+		if (!th[i].done)
+			rc = error_line(b, "W6", "%s", th[i].err);
+		pt->ok += th[i].ok;
+		pt->rejected += th[i].rejected;
+		pt->retries += th[i].retries;
+		folded += th[i].folded;
+	}
+	if (rc == 0) {
+		pt->rate = (double)(per * nthreads) / secs;
+		pt->retries_per_cmd = (double)pt->retries / (per * nthreads);
+		pt->p50_us = quantile(lat, (size_t)per * nthreads, 0.50) * 1e6;
+		pt->p99_us = quantile(lat, (size_t)per * nthreads, 0.99) * 1e6;
+		printf("# W6: %u thread%s x %u commands in %.2f s: %lu "
+		       "written, %lu rejected, %lu retries (%.4f per "
+		       "command); %.1f events folded per command; latency "
+		       "p50=%.0f us p99=%.0f us; cpu %.2f s\n",
+		       nthreads, nthreads == 1 ? "" : "s", per, secs, pt->ok,
+		       pt->rejected, pt->retries, pt->retries_per_cmd,
+		       (double)folded / (per * nthreads), pt->p50_us,
+		       pt->p99_us, cpu0);
+	}
+	free(lat);
+	return rc;
+}
+
+static void
+run_w6(struct bench *b)
+{
+	uint64_t versions[NSTREAMS] = {0};
+	struct w6_point one, many;
+	cairn_store *st;
+	char uri[URI_MAX];
+
+	if (store_open(b, "W6", "w6", 1, &st, uri, sizeof(uri)) != 0)
+		return;
+	if (load_streams(b, "W6", st, versions, W6_OPENING_EVENTS) != 0 ||
+	    w6_measure(b, st, 1, &one) != 0 ||
+	    w6_measure(b, st, W67_THREADS, &many) != 0)
+		goto out;
+	result(b, "W6", V_INFO,
+	       "commands/s=%.0f  (1 thread; retries/command=%.4f)  "
+	       "%u threads: commands/s=%.0f  retries/command=%.4f  "
+	       "(no target)",
+	       one.rate, one.retries_per_cmd, W67_THREADS, many.rate,
+	       many.retries_per_cmd);
+out:
+	store_done(b, "w6", st, 0);
+}
+
+/* ------------------------------------------------------------------------
+ * W7: append_if conditioned on one tag
+ * ------------------------------------------------------------------------ */
+
+static char tag_names[NSTREAMS][NAME_LEN];
+static const char *tag_ptrs[NSTREAMS];
+
+/* One event of stream s tagged account:s, payload seq. */
+static void
+tagged_event(cairn_new_event *ev, unsigned s, uint64_t seq)
+{
+	fill_events(ev, 1, seq);
+	ev->tags = &tag_ptrs[s];
+	ev->ntags = 1;
+}
+
+/* append_if of one event to stream s, on condition that nothing tagged
+ * account:s came after `after`. */
+static cairn_status
+w7_append_if(cairn_store *st, unsigned s, uint64_t after, uint64_t seq,
+             cairn_append_result *res)
+{
+	cairn_query_item item = {NULL, 0, &tag_ptrs[s], 1};
+	cairn_query q = {&item, 1};
+	cairn_new_event ev;
+	cairn_write w;
+
+	tagged_event(&ev, s, seq);
+	w.stream = stream_names[s];
+	w.expected = CAIRN_ANY;
+	w.events = &ev;
+	w.nevents = 1;
+	return cairn_append_if(st, &q, after, &w, 1, res);
+}
+
+struct w7_thread {
+	struct gate *gate;
+	cairn_store *st;
+	unsigned t, nthreads, nappends;
+	uint64_t last[NSTREAMS]; /* newest position of each owned tag */
+	double *lat;
+	int done;
+	char err[768];
+};
+
+/* Thread t owns the tags of streams t, t + n, t + 2n, ...: nothing it
+ * does not write matches its queries, so no condition may fail. */
+static void *
+w7_main(void *arg)
+{
+	struct w7_thread *a = arg;
+	unsigned owned = NSTREAMS / a->nthreads, i, s;
+	cairn_append_result res;
+	cairn_status rc;
+
+	if (gate_wait(a->gate) < 0)
+		return NULL;
+	for (i = 0; i < a->nappends; i++) {
+		double ts = bench_now();
+
+		s = a->t + (i % owned) * a->nthreads;
+		rc = w7_append_if(a->st, s, a->last[s], i, &res);
+		a->lat[i] = bench_now() - ts;
+		if (rc != CAIRN_OK) {
+			snprintf(a->err, sizeof(a->err),
+			         "thread %u: cairn_append_if %s after %llu: "
+			         "%s: %s (conflict_position %llu)",
+			         a->t, tag_names[s],
+			         (unsigned long long)a->last[s],
+			         cairn_status_str(rc), cairn_last_error(),
+			         (unsigned long long)res.conflict_position);
+			return NULL;
+		}
+		a->last[s] = res.first_position;
+	}
+	a->done = 1;
+	return NULL;
+}
+
+/* nthreads threads, W7_APPENDS appends in all, on a fresh store. */
+static int
+w7_throughput(struct bench *b, unsigned nthreads, double *rate)
+{
+	struct gate gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+	                    0};
+	struct w7_thread *th;
+	unsigned per = W7_APPENDS / nthreads, i;
+	cairn_store *st;
+	char uri[URI_MAX];
+	double *lat, secs = 0, cpu0;
+	int rc = -1;
+
+	th = calloc(nthreads, sizeof(*th));
+	lat = malloc((size_t)W7_APPENDS * sizeof(*lat));
+	if (th == NULL || lat == NULL) {
+		error_line(b, "W7", "out of memory");
+		goto out;
+	}
+	if (store_open(b, "W7", "w7", 1, &st, uri, sizeof(uri)) != 0)
+		goto out;
+	for (i = 0; i < nthreads; i++) {
+		th[i].gate = &gate;
+		th[i].st = st;
+		th[i].t = i;
+		th[i].nthreads = nthreads;
+		th[i].nappends = per;
+		th[i].lat = lat + (size_t)i * per;
+	}
+	cpu0 = bench_cpu_seconds();
+	rc = gate_run(b, "W7", &gate, nthreads, w7_main, th, sizeof(th[0]),
+	              &secs);
+	cpu0 = bench_cpu_seconds() - cpu0;
+	for (i = 0; rc == 0 && i < nthreads; i++)
+		if (!th[i].done)
+			rc = error_line(b, "W7", "%s", th[i].err);
+	if (rc == 0)
+		rc = check_head(b, "W7", st, (uint64_t)per * nthreads);
+	store_done(b, "w7", st, 0);
+	if (rc != 0)
+		goto out;
+	*rate = (double)(per * nthreads) / secs;
+	printf("# W7: %u thread%s x %u append_if of 1 event (one tag of "
+	       "%u per thread) in %.2f s: %.0f/s; latency p50=%.0f us "
+	       "p99=%.0f us; cpu %.2f s\n",
+	       nthreads, nthreads == 1 ? "" : "s", per, NSTREAMS / nthreads,
+	       secs, *rate, quantile(lat, (size_t)per * nthreads, 0.5) * 1e6,
+	       quantile(lat, (size_t)per * nthreads, 0.99) * 1e6, cpu0);
+out:
+	free(lat);
+	free(th);
+	return rc;
+}
+
+/* Untimed: add per_stream events tagged account:<s> to each stream, in
+ * multi-stream appends of LOAD_STREAMS_PER_CALL streams x LOAD_RUN. */
+static int
+w7_load(struct bench *b, cairn_store *st, uint64_t *versions,
+        uint64_t per_stream, uint64_t *seq)
+{
+	cairn_write writes[LOAD_STREAMS_PER_CALL];
+	cairn_append_result res;
+	cairn_status rc;
+	uint64_t done;
+	size_t k, s0, i, j, nw;
+
+	for (done = 0; done < per_stream; done += k) {
+		k = per_stream - done < LOAD_RUN ? (size_t)(per_stream - done)
+		                                 : LOAD_RUN;
+		for (s0 = 0; s0 < NSTREAMS; s0 += nw) {
+			nw = NSTREAMS - s0 < LOAD_STREAMS_PER_CALL
+			             ? NSTREAMS - s0
+			             : LOAD_STREAMS_PER_CALL;
+			for (i = 0; i < nw; i++) {
+				for (j = 0; j < k; j++)
+					tagged_event(&load_events[i * k + j],
+					             (unsigned)(s0 + i),
+					             (*seq)++);
+				writes[i].stream = stream_names[s0 + i];
+				writes[i].expected = (int64_t)versions[s0 + i];
+				writes[i].events = load_events + i * k;
+				writes[i].nevents = k;
+			}
+			rc = cairn_append_multi(st, writes, nw, &res);
+			if (rc != CAIRN_OK)
+				return cairn_error(b, "W7",
+				                   "setup append_multi", rc);
+			for (i = 0; i < nw; i++)
+				versions[s0 + i] += k;
+		}
+	}
+	return 0;
+}
+
+/* The figures of one store size (see README.md, W7). */
+struct w7_point {
+	uint64_t events;
+	double append_us; /* p50 of plain cairn_append */
+	double rare_us;   /* p50 of append_if on a tag with few events */
+	double busy_us;   /* p50 of append_if on a tag with many, old */
+	double busy_p99_us;
+	double conflict_us; /* p50 of a failing check (nothing written) */
+};
+
+enum w7_kind { W7_PLAIN, W7_RARE, W7_BUSY, W7_CONFLICT, W7_KINDS };
+
+/* W7_PROBES calls of each kind, interleaved, each timed alone; *head is
+ * the store's head, kept up to date. */
+static int
+w7_probe(struct bench *b, cairn_store *st, uint64_t *versions, uint64_t *head,
+         uint64_t *seq, struct w7_point *pt)
+{
+	static double lat[W7_KINDS][W7_PROBES];
+	static uint64_t rare_events; /* over the sizes: the store keeps them */
+	const unsigned busy = NSTREAMS / 2;
+	const char *rare_tag = "probe:rare";
+	cairn_query_item rare_item = {NULL, 0, &rare_tag, 1};
+	cairn_query rare_q = {&rare_item, 1};
+	cairn_append_result res;
+	cairn_new_event ev;
+	cairn_write w;
+	cairn_status rc;
+	unsigned i, k;
+	double ts;
+
+	for (i = 0; i < W7_PROBES; i++) {
+		for (k = 0; k < W7_KINDS; k++) {
+			ts = bench_now();
+			switch (k) {
+			case W7_PLAIN:
+				fill_events(&ev, 1, (*seq)++);
+				rc = cairn_append(st, "probe-plain", CAIRN_ANY,
+				                  &ev, 1, &res);
+				break;
+			case W7_RARE:
+				fill_events(&ev, 1, (*seq)++);
+				ev.tags = &rare_tag;
+				ev.ntags = 1;
+				w.stream = "probe-rare";
+				w.expected = CAIRN_ANY;
+				w.events = &ev;
+				w.nevents = 1;
+				rc = cairn_append_if(st, &rare_q, *head, &w, 1,
+				                     &res);
+				rare_events += rc == CAIRN_OK;
+				break;
+			case W7_BUSY:
+				rc = w7_append_if(st, busy, *head, (*seq)++,
+				                  &res);
+				versions[busy] += rc == CAIRN_OK;
+				break;
+			default:
+				/* the newest event is the busy tag's (just
+				 * written): the check fails on it */
+				rc = w7_append_if(st, busy, *head - 1, *seq,
+				                  &res);
+				if (rc == CAIRN_CONFLICT &&
+				    res.conflict_position == *head)
+					rc = CAIRN_OK;
+				else if (rc == CAIRN_OK)
+					return error_line(
+					        b, "W7",
+					        "append_if after %llu passed "
+					        "over a matching event",
+					        (unsigned long long)(*head -
+					                             1));
+				break;
+			}
+			lat[k][i] = bench_now() - ts;
+			if (rc != CAIRN_OK)
+				return cairn_error(b, "W7", "probe", rc);
+			if (k != W7_CONFLICT)
+				*head = res.last_position;
+		}
+	}
+	pt->append_us = quantile(lat[W7_PLAIN], W7_PROBES, 0.5) * 1e6;
+	pt->rare_us = quantile(lat[W7_RARE], W7_PROBES, 0.5) * 1e6;
+	pt->busy_us = quantile(lat[W7_BUSY], W7_PROBES, 0.5) * 1e6;
+	pt->busy_p99_us = quantile(lat[W7_BUSY], W7_PROBES, 0.99) * 1e6;
+	pt->conflict_us = quantile(lat[W7_CONFLICT], W7_PROBES, 0.5) * 1e6;
+	printf("# W7: %llu events: p50 append %.1f us, append_if rare tag "
+	       "%.1f us, busy tag %.1f us (p99 %.1f), failing check %.1f "
+	       "us; the busy tag is on %llu events, the rare one on %llu\n",
+	       (unsigned long long)pt->events, pt->append_us, pt->rare_us,
+	       pt->busy_us, pt->busy_p99_us, pt->conflict_us,
+	       (unsigned long long)versions[busy],
+	       (unsigned long long)rare_events);
+	return 0;
+}
+
+/* The check's cost as the store grows: relaxed durability, so that the
+ * figures are the check and the commit, not the disk's sync. */
+static int
+w7_scale(struct bench *b, struct w7_point *pts)
+{
+	static const uint64_t sizes[] = {10000, 100000, 1000000};
+	uint64_t versions[NSTREAMS] = {0};
+	uint64_t head = 0, seq = 0, loaded = 0;
+	cairn_options opts;
+	cairn_status rc;
+	cairn_store *st;
+	char path[PATH_MAX + 16], uri[URI_MAX];
+	int i, ret = -1;
+	double t0;
+
+	cairn_options_init(&opts);
+	opts.durability = CAIRN_RELAXED;
+	if (strcmp(b->backend, "memory") == 0) {
+		snprintf(uri, sizeof(uri), "memory:");
+	} else {
+		snprintf(path, sizeof(path), "%s/w7s", b->dir);
+		if (bench_rm_rf(path) != 0)
+			return error_line(b, "W7", "cannot remove %s: %s", path,
+			                  strerror(errno));
+		snprintf(uri, sizeof(uri), "%s:%s", b->backend, path);
+	}
+	rc = cairn_open(uri, &opts, &st);
+	if (rc != CAIRN_OK)
+		return cairn_error(b, "W7", "cairn_open", rc);
+	for (i = 0; i < 3; i++) {
+		/* the probes of the last size count towards this one */
+		uint64_t want = (sizes[i] - head) / NSTREAMS;
+
+		t0 = bench_now();
+		if (w7_load(b, st, versions, want, &seq) != 0)
+			goto out;
+		loaded += want * NSTREAMS;
+		if ((rc = cairn_head(st, &head)) != CAIRN_OK) {
+			cairn_error(b, "W7", "cairn_head", rc);
+			goto out;
+		}
+		printf("# W7: grew the store to %llu events (%llu tagged "
+		       "events written) in %.2f s (untimed)\n",
+		       (unsigned long long)head, (unsigned long long)loaded,
+		       bench_now() - t0);
+		pts[i].events = head;
+		if (w7_probe(b, st, versions, &head, &seq, &pts[i]) != 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	cairn_close(st);
+	if (strcmp(b->backend, "memory") != 0)
+		bench_rm_rf(path);
+	return ret;
+}
+
+static void
+run_w7(struct bench *b)
+{
+	struct w7_point pts[3];
+	double one = 0, many = 0, ratio;
+	unsigned i;
+
+	for (i = 0; i < NSTREAMS; i++) {
+		snprintf(tag_names[i], NAME_LEN, "account:%04u", i);
+		tag_ptrs[i] = tag_names[i];
+	}
+	if (w7_throughput(b, 1, &one) != 0 ||
+	    w7_throughput(b, W67_THREADS, &many) != 0)
+		return;
+	result(b, "W7", V_INFO,
+	       "appends/s=%.0f  (1 thread)  %u threads: appends/s=%.0f  "
+	       "(no target)",
+	       one, W67_THREADS, many);
+	if (w7_scale(b, pts) != 0)
+		return;
+	ratio = pts[2].busy_us / pts[0].busy_us;
+	if (pts[2].rare_us / pts[0].rare_us > ratio)
+		ratio = pts[2].rare_us / pts[0].rare_us;
+	result(b, "W7-scale", ratio <= W7_FLAT_FACTOR ? V_PASS : V_FAIL,
+	       "append_if_us=%.1f/%.1f/%.1f  (p50 at 10k/100k/1M, busy "
+	       "tag; rare tag %.1f/%.1f/%.1f; append %.1f/%.1f/%.1f; "
+	       "failing check %.1f/%.1f/%.1f)  1M/10k=%.2fx  "
+	       "target<=%.1fx",
+	       pts[0].busy_us, pts[1].busy_us, pts[2].busy_us, pts[0].rare_us,
+	       pts[1].rare_us, pts[2].rare_us, pts[0].append_us,
+	       pts[1].append_us, pts[2].append_us, pts[0].conflict_us,
+	       pts[1].conflict_us, pts[2].conflict_us, ratio, W7_FLAT_FACTOR);
+}
+
+/* ------------------------------------------------------------------------
  * Command line
  * ------------------------------------------------------------------------ */
 
@@ -1081,7 +1743,8 @@ usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: cairn-bench [--store-dir DIR] [--backend lmdb|memory]"
-	        "\n                   [--only W1,W1c,W2,W3,W4,W5,DISK] [--big]"
+	        "\n                   [--only W1,W1c,W2,W3,W4,W5,W6,W7,DISK]"
+	        " [--big]"
 	        " [--verify]\n"
 	        "  --store-dir DIR  where stores and disk test files go "
 	        "(default ./bench-data);\n"
@@ -1233,6 +1896,10 @@ main(int argc, char **argv)
 		run_w4(&b);
 	if (want(&b, WL_W5))
 		run_w5(&b);
+	if (want(&b, WL_W6))
+		run_w6(&b);
+	if (want(&b, WL_W7))
+		run_w7(&b);
 	printf("# total wall time %.1f s\n", bench_now() - t0);
 	return b.errors ? 2 : b.failed ? 1 : 0;
 }

@@ -141,6 +141,8 @@ CAIRN_API int cairn_last_error_native(void);
 #define CAIRN_TAGS_MAX 64       /* tags on one event */
 #define CAIRN_DEFAULT_MAX_EVENT_SIZE (16u * 1024u * 1024u) /* data+metadata */
 #define CAIRN_BATCH_MAX 100000 /* events in one append call */
+/* data + metadata bytes of all events of one append call */
+#define CAIRN_APPEND_BYTES_MAX ((size_t)1 << 30)
 
 /* ------------------------------------------------------------------------
  * Stores
@@ -306,7 +308,8 @@ typedef struct cairn_append_result {
  * CAIRN_INVALID (NULL store/events, n out of range, bad expected version,
  * duplicate ids in the call); CAIRN_INVALID_STREAM; CAIRN_INVALID_TYPE;
  * CAIRN_INVALID_TAG; CAIRN_TOO_LARGE (an event's data + metadata over the
- * store's max_event_size); CAIRN_IO; CAIRN_NOMEM; CAIRN_UNSUPPORTED
+ * store's max_event_size, or the whole append's over
+ * CAIRN_APPEND_BYTES_MAX); CAIRN_IO; CAIRN_NOMEM; CAIRN_UNSUPPORTED
  * (read-only store).  On any failure nothing is written.  Thread-safe;
  * concurrent appends to the lmdb backend share one commit and one sync. */
 CAIRN_API cairn_status cairn_append(cairn_store *store, const char *stream,

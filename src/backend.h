@@ -36,7 +36,10 @@
 /* An engine's open instance; each backend defines the struct. */
 typedef struct cairn__backend cairn__backend;
 
-/* One stream's part of an append request, validated by the core. */
+/* One stream's part of an append request, validated by the core.  A write
+ * with nevents == 0 (made only by the executor) checks its stream's
+ * expected version with the rest of the request and must create and
+ * change nothing: not the stream record, not its metadata. */
 typedef struct cairn__write {
 	const char *stream;
 	size_t stream_len;
@@ -52,7 +55,8 @@ typedef struct cairn__append_req {
 	const cairn__write *writes;
 	size_t nwrites;
 	size_t nevents;              /* total over the writes */
-	size_t ids_given;            /* how many ids came from the caller */
+	size_t ids_given;
+	size_t nbytes;             /* data + metadata over all events */            /* how many ids came from the caller */
 	cairn_append_result *result; /* never NULL */
 	/* cairn_append_if(): commit only if no event condition matches has
 	 * a position > condition_after (validated by the core; NULL: no
@@ -239,6 +243,7 @@ typedef struct cairn__group {
 	void *ctx;
 	size_t max_batch_requests;
 	size_t max_batch_events;
+	size_t max_batch_bytes;
 } cairn__group;
 
 cairn_status cairn__group_init(cairn__group *g, cairn__batch_fn fn, void *ctx);

@@ -1,13 +1,16 @@
 /*
  * lmdb.c -- the embedded default engine, on LMDB.
  *
- * Layout: five named databases in one environment.
+ * Layout: eight named databases in one environment.
  *
  *   events        position (u64, native, MDB_INTEGERKEY) -> record
  *   streams       stream id + NUL -> stream_meta
  *   stream_index  stream number (u64 BE) . version (u64 BE) -> position
  *   ids           event id (16 bytes) -> position
- *   meta          "format" -> u32, "next_stream" -> u64
+ *   types         event type -> positions (u64 BE), MDB_DUPSORT
+ *   tags          tag -> positions (u64 BE), MDB_DUPSORT
+ *   snapshots     stream id + NUL + schema -> version (u64) . blob
+ *   meta          "format" -> u32, "next_stream" -> u64, the log's state
  *
  * A record holds one event: a fixed header (with a CRC-32 of the rest),
  * then the stream id and type, NUL-terminated, the data, the metadata and
@@ -17,7 +20,9 @@
  * Writers share transactions through the core's group commit: the leader
  * commits every queued request in one write transaction, checking each
  * request before it writes anything, so that one request's conflict
- * leaves no trace and fails no other request.
+ * leaves no trace and fails no other request.  A request's DCB condition
+ * is checked in that same transaction, through the type and tag indexes,
+ * so that the events of the requests before it in the batch count.
  *
  * The map grows by itself.  Growing means unmapping, which no reader may
  * see: every live read transaction is counted through a gate, and a
@@ -45,7 +50,10 @@
 #include <zlib.h>
 
 #define RECORD_FORMAT 1
-#define STORE_FORMAT 1
+/* Format 2 added the type, tag and snapshot databases.  A store of
+ * format 1 is upgraded at its first writable open (upgrade_store). */
+#define STORE_FORMAT 2
+#define STORE_FORMAT_NO_INDEXES 1
 #define RECORD_HEADER_SIZE 56
 /* Reserved address space for the map at first; the file grows only as
  * pages are written, so a large reservation costs nothing on 64-bit. */
@@ -70,6 +78,7 @@ typedef struct stream_meta {
 struct cairn__backend {
 	MDB_env *env;
 	MDB_dbi events, streams, stream_index, ids, meta;
+	MDB_dbi types, tags, snapshots;
 	cairn__group group;
 	bool read_only;
 	unsigned renew_every;
@@ -148,6 +157,17 @@ put_be64(uint8_t *p, uint64_t v)
 
 	for (i = 7; i >= 0; i--, v >>= 8)
 		p[i] = (uint8_t)v;
+}
+
+static uint64_t
+get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
 }
 
 static void
@@ -545,24 +565,98 @@ put_stream(MDB_txn *txn, cairn__backend *be, const char *stream, size_t len,
 	return mdb_put(txn, be->streams, &k, &v, 0);
 }
 
-/* Store one encoded event at pos and index it by stream, and by id when
- * the caller gave the id (id not NULL). */
+/* ---- the type and tag indexes ----
+ *
+ * Each is MDB_DUPSORT | MDB_DUPFIXED: the key is the name (a type or a
+ * tag, without its NUL), the values are the positions of the events that
+ * have it, u64 big-endian so that byte order is number order.  Against a
+ * composite key (name . position) with empty values this stores each
+ * name once instead of once per event (8 bytes per event in a fixed-size
+ * page instead of the name, the position and an 8-byte node header), so
+ * a popular type's index is several times smaller; a seek is
+ * MDB_GET_BOTH_RANGE (name, first position wanted); and
+ * mdb_cursor_count() tells how many events a name has in O(1), which
+ * lets a query pick its cheapest index.
+ *
+ * Positions only grow, so every entry goes at the end of its name's
+ * list: MDB_APPENDDUP says so, which splits full pages at their end
+ * (pages stay full; with ordinary puts the index took half as much room
+ * again and was slower to write) and refuses an entry that is not the
+ * largest, which can only be corruption.
+ */
+#define NAME_INDEX_FLAGS (MDB_DUPSORT | MDB_DUPFIXED)
+
 static int
-put_event(MDB_txn *txn, cairn__backend *be, uint64_t pos, const uint8_t *rec,
-          size_t len, const uint8_t *id, uint64_t num, uint64_t version)
+name_index_put(MDB_txn *txn, MDB_dbi dbi, const char *name, size_t len,
+               uint64_t pos)
 {
-	uint8_t ikey[16];
-	MDB_val k, v;
+	uint8_t p[8];
+	MDB_val k = {len, (void *)name}, v = {sizeof(p), p};
 	int rc;
 
-	k.mv_data = &pos;
-	k.mv_size = sizeof(pos);
+	put_be64(p, pos);
+	rc = mdb_put(txn, dbi, &k, &v, MDB_APPENDDUP);
+	return rc == MDB_KEYEXIST ? MDB_CORRUPTED : rc;
+}
+
+/* True when tag i of ev repeats an earlier one: an event may carry a tag
+ * twice, its index holds it once. */
+static bool
+tag_repeated(const cairn_event *ev, size_t i)
+{
+	size_t j;
+
+	for (j = 0; j < i; j++)
+		if (strcmp(ev->tags[j], ev->tags[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Index ev (at ev->position) under its type and each distinct tag. */
+static int
+index_names(MDB_txn *txn, cairn__backend *be, const cairn_event *ev)
+{
+	size_t i;
+	int rc;
+
+	rc = name_index_put(txn, be->types, ev->type, ev->type_len,
+	                    ev->position);
+	for (i = 0; rc == 0 && i < ev->ntags; i++)
+		if (!tag_repeated(ev, i))
+			rc = name_index_put(txn, be->tags, ev->tags[i],
+			                    strlen(ev->tags[i]), ev->position);
+	return rc;
+}
+
+/*
+ * Store one encoded event at pos and index it: by stream (number num), by
+ * id when the record says the caller gave it, by type and by tag.  The
+ * live path and the log replay both come through here, with the record's
+ * bytes alone, so that a replay rebuilds every index exactly as the
+ * original commit wrote it.
+ */
+static int
+put_event(MDB_txn *txn, cairn__backend *be, uint64_t pos, const uint8_t *rec,
+          size_t len, uint64_t num)
+{
+	const char *tags[CAIRN_TAGS_MAX];
+	cairn_event ev;
+	uint8_t ikey[16];
+	MDB_val k, v;
+	bool id_given;
+	int rc;
+
 	v.mv_data = (void *)rec;
 	v.mv_size = len;
+	if (record_decode(&v, pos, &ev, tags) != CAIRN_OK)
+		return MDB_CORRUPTED;
+	id_given = record_id_given(&v);
+	k.mv_data = &pos;
+	k.mv_size = sizeof(pos);
 	rc = mdb_put(txn, be->events, &k, &v, MDB_APPEND);
 	if (rc)
 		return rc == MDB_KEYEXIST ? MDB_CORRUPTED : rc;
-	index_key(ikey, num, version);
+	index_key(ikey, num, ev.version);
 	k.mv_data = ikey;
 	k.mv_size = sizeof(ikey);
 	v.mv_data = &pos;
@@ -570,11 +664,14 @@ put_event(MDB_txn *txn, cairn__backend *be, uint64_t pos, const uint8_t *rec,
 	rc = mdb_put(txn, be->stream_index, &k, &v, MDB_NOOVERWRITE);
 	if (rc)
 		return rc == MDB_KEYEXIST ? MDB_CORRUPTED : rc;
-	if (id == NULL)
-		return 0;
-	k.mv_data = (void *)id;
-	k.mv_size = 16;
-	return mdb_put(txn, be->ids, &k, &v, MDB_NOOVERWRITE);
+	if (id_given) {
+		k.mv_data = ev.id.bytes;
+		k.mv_size = 16;
+		rc = mdb_put(txn, be->ids, &k, &v, MDB_NOOVERWRITE);
+		if (rc)
+			return rc == MDB_KEYEXIST ? MDB_CORRUPTED : rc;
+	}
+	return index_names(txn, be, &ev);
 }
 
 /*
@@ -626,9 +723,7 @@ write_events(MDB_txn *txn, cairn__backend *be, const cairn__write *w,
 			return ENOMEM;
 		record_encode(rec, size, w, &w->events[i], &w->ids[i],
 		              sm->version, bs->now);
-		rc = put_event(txn, be, pos, rec, size,
-		               w->events[i].id ? w->ids[i].bytes : NULL,
-		               sm->num, sm->version);
+		rc = put_event(txn, be, pos, rec, size, sm->num);
 		if (rc)
 			return rc;
 	}
@@ -637,14 +732,226 @@ write_events(MDB_txn *txn, cairn__backend *be, const cairn__write *w,
 	return put_stream(txn, be, w->stream, w->stream_len, sm);
 }
 
+/* ---- DCB queries over the indexes ---- */
+
+/* How the candidates of one query item are found. */
+typedef struct item_plan {
+	bool all;    /* no type and no tag: every event is a candidate */
+	bool by_tag; /* the events of one tag (tag), not those of each type */
+	size_t tag;
+	bool exact; /* every candidate matches: no record need be read */
+} item_plan;
+
+/* How many events name has in the index cur walks (0: none). */
+static int
+name_count(MDB_cursor *cur, const char *name, size_t *count)
+{
+	MDB_val k = {strlen(name), (void *)name}, v;
+	int rc;
+
+	*count = 0;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc == 0)
+		rc = mdb_cursor_count(cur, count);
+	return rc;
+}
+
+/*
+ * Choose where item's candidates come from: the events of each of its
+ * types, or those of one of its tags (a match carries every tag, so any
+ * one tag's events hold them all), whichever index holds fewer now.  The
+ * counts only steer the choice, which finds every match either way: a
+ * typical DCB item (StudentEnrolled with course:c1) then walks the few
+ * events of its course rather than every enrollment of every course.
+ */
+static int
+plan_item(MDB_cursor *types, MDB_cursor *tags, const cairn_query_item *item,
+          item_plan *plan)
+{
+	size_t by_types = SIZE_MAX, by_tag = SIZE_MAX, n, i;
+	int rc;
+
+	memset(plan, 0, sizeof(*plan));
+	if (item->ntypes == 0 && item->ntags == 0) {
+		plan->all = plan->exact = true;
+		return 0;
+	}
+	if (item->ntypes > 0)
+		by_types = 0;
+	for (i = 0; i < item->ntypes; i++) {
+		rc = name_count(types, item->types[i], &n);
+		if (rc)
+			return rc;
+		by_types = n > SIZE_MAX - by_types ? SIZE_MAX : by_types + n;
+	}
+	for (i = 0; i < item->ntags; i++) {
+		rc = name_count(tags, item->tags[i], &n);
+		if (rc)
+			return rc;
+		if (n < by_tag) {
+			by_tag = n;
+			plan->tag = i;
+		}
+	}
+	plan->by_tag = item->ntags > 0 && by_tag < by_types;
+	plan->exact = plan->by_tag ? item->ntypes == 0 && item->ntags == 1
+	                           : item->ntags == 0;
+	return 0;
+}
+
+/* Read and decode the event at pos through cur (over events); an index
+ * entry without its event is corruption. */
+static int
+event_at(MDB_cursor *cur, uint64_t pos, cairn_event *ev, const char **tags)
+{
+	MDB_val k = {sizeof(pos), &pos}, v;
+	int rc;
+
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+	if (rc == MDB_NOTFOUND)
+		return MDB_CORRUPTED;
+	if (rc == 0 && record_decode(&v, pos, ev, tags) != CAIRN_OK)
+		rc = MDB_CORRUPTED;
+	return rc;
+}
+
+/* The search for a condition's first match after `after`. */
+typedef struct condition_scan {
+	MDB_cursor *types, *tags, *events;
+	uint64_t after;
+	uint64_t first; /* the lowest matching position so far; 0: none */
+	const char *tag_ptrs[CAIRN_TAGS_MAX];
+	cairn_event ev;
+} condition_scan;
+
+/*
+ * Walk the positions under name (through cur) after cs->after, up to the
+ * lowest match found so far, and lower cs->first to the first event
+ * there that item matches.  The final word on a match is
+ * cairn_query_match(), as for the filter of a read.
+ */
+static int
+scan_name(condition_scan *cs, MDB_cursor *cur, const char *name,
+          const cairn_query_item *item, bool exact)
+{
+	const cairn_query one = {item, 1};
+	uint8_t from[8];
+	MDB_val k = {strlen(name), (void *)name}, v = {sizeof(from), from};
+	uint64_t pos;
+	int rc;
+
+	put_be64(from, cs->after + 1);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH_RANGE);
+	while (rc == 0) {
+		if (v.mv_size != 8)
+			return MDB_CORRUPTED;
+		pos = get_be64(v.mv_data);
+		if (cs->first && pos >= cs->first)
+			return 0;
+		if (exact) {
+			cs->first = pos;
+			return 0;
+		}
+		rc = event_at(cs->events, pos, &cs->ev, cs->tag_ptrs);
+		if (rc)
+			return rc;
+		if (cairn_query_match(&one, &cs->ev)) {
+			cs->first = pos;
+			return 0;
+		}
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP);
+	}
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Lower cs->first to item's first match after cs->after. */
+static int
+scan_item(condition_scan *cs, const cairn_query_item *item)
+{
+	item_plan plan;
+	size_t i;
+	int rc;
+
+	rc = plan_item(cs->types, cs->tags, item, &plan);
+	if (rc)
+		return rc;
+	if (plan.all) {
+		/* positions are gapless: the event after `after` exists */
+		cs->first = cs->after + 1;
+		return 0;
+	}
+	if (plan.by_tag)
+		return scan_name(cs, cs->tags, item->tags[plan.tag], item,
+		                 plan.exact);
+	for (i = 0; i < item->ntypes; i++) {
+		rc = scan_name(cs, cs->types, item->types[i], item, plan.exact);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * The DCB condition of req, in the batch's transaction (so that the
+ * events of the requests before it in the batch count), with head the
+ * newest position there.  When an event the query matches has a
+ * position > condition_after, the first such fails req through
+ * cairn__condition_failed().  Each item costs O(log n) per index it
+ * walks, plus one step per candidate after condition_after (and one
+ * record read per candidate when the index does not settle the match),
+ * never more than the candidates below the lowest match already found.
+ * Returns 0 (req->status tells the outcome) or an LMDB code that fails
+ * the batch.
+ */
+static int
+check_condition(MDB_txn *txn, cairn__backend *be, cairn__append_req *req,
+                uint64_t head)
+{
+	const cairn_query *q = req->condition;
+	condition_scan cs;
+	size_t i;
+	int rc;
+
+	if (req->condition_after >= head || q->nitems == 0)
+		return 0;
+	memset(&cs, 0, sizeof(cs));
+	cs.after = req->condition_after;
+	rc = mdb_cursor_open(txn, be->types, &cs.types);
+	if (rc == 0)
+		rc = mdb_cursor_open(txn, be->tags, &cs.tags);
+	if (rc == 0)
+		rc = mdb_cursor_open(txn, be->events, &cs.events);
+	for (i = 0; rc == 0 && i < q->nitems; i++) {
+		rc = scan_item(&cs, &q->items[i]);
+		if (cs.first == cs.after + 1)
+			break; /* nothing can come first */
+	}
+	if (rc == 0 && cs.first) {
+		rc = event_at(cs.events, cs.first, &cs.ev, cs.tag_ptrs);
+		if (rc == 0)
+			cairn__condition_failed(req, cs.first, cs.ev.stream,
+			                        cs.ev.stream_len);
+	}
+	if (cs.events)
+		mdb_cursor_close(cs.events);
+	if (cs.tags)
+		mdb_cursor_close(cs.tags);
+	if (cs.types)
+		mdb_cursor_close(cs.types);
+	return rc;
+}
+
 /* The most writes one request may name before it needs the heap. */
 #define STACK_METAS 16
 
 /*
  * Apply one request inside the batch's transaction.  Every check that
- * can refuse a request (repeat, conflict) comes before its first write,
- * so a refused request leaves nothing behind; a failure after that (map
- * full, I/O, memory) returns its code and must abort the whole batch.
+ * can refuse a request (repeat, condition, conflict) comes before its
+ * first write, so a refused request leaves nothing behind; a failure
+ * after that (map full, I/O, memory) returns its code and must abort the
+ * whole batch.
  * Request-level outcomes are left in req->status with 0 returned.
  */
 static int
@@ -662,6 +969,11 @@ apply_request(MDB_txn *txn, cairn__backend *be, cairn__append_req *req,
 	if (st != CAIRN_DONE) {
 		req->status = st;
 		return 0;
+	}
+	if (req->condition) {
+		rc = check_condition(txn, be, req, bs->next_position - 1);
+		if (rc || req->status != CAIRN_OK)
+			return rc;
 	}
 	if (req->nwrites > STACK_METAS) {
 		metas = malloc(req->nwrites * sizeof(*metas));
@@ -690,6 +1002,10 @@ apply_request(MDB_txn *txn, cairn__backend *be, cairn__append_req *req,
 	}
 	res->first_position = bs->next_position;
 	for (wi = 0; wi < req->nwrites; wi++) {
+		/* a write without events only checks its version: it
+		 * creates and changes nothing (src/backend.h) */
+		if (req->writes[wi].nevents == 0)
+			continue;
 		if (metas[wi].version == 0 && metas[wi].num == 0) {
 			metas[wi].num = bs->next_stream++;
 			metas[wi].created_ns = bs->now;
@@ -903,17 +1219,135 @@ wal_make_room(cairn__backend *be, MDB_txn *txn, uint64_t lsn, uint64_t *offset,
 	return rc;
 }
 
+/* ---- snapshots ----
+ *
+ * Key: the stream id, NUL, the schema.  (A NUL after the schema as well
+ * would make the longest key 512 bytes, one over LMDB's limit; stream ids
+ * hold no NUL, so the key splits unambiguously without it.)  Value: the
+ * version (u64, native) and the blob.
+ *
+ * A snapshot is written as an append is: in a write transaction of the
+ * writer, logged in the write-ahead log and synced before the commit,
+ * replayed at recovery.  A direct LMDB commit would not do: the LMDB
+ * file is synced only at checkpoints, and after a machine crash recovery
+ * returns it to the last checkpoint and replays the log, so a write the
+ * log does not hold would be lost even after a sync of its own.  Its log
+ * entry sits at position 0, which no event has: [key length u16][key]
+ * [value], the value exactly as stored.
+ */
+#define SNAPSHOT_KEY_MAX (CAIRN_STREAM_ID_MAX + 1 + CAIRN_SNAPSHOT_SCHEMA_MAX)
+#define LMDB_KEY_MAX 511 /* MDB_MAXKEYSIZE of a default LMDB build */
+#define WBUF_SNAPSHOT 0
+#define SNAPSHOT_ENTRY_FIXED 10 /* key length and version */
+
+_Static_assert(SNAPSHOT_KEY_MAX <= LMDB_KEY_MAX,
+               "every snapshot key fits LMDB's key size");
+
+typedef struct snapshot_op {
+	uint8_t key[SNAPSHOT_KEY_MAX];
+	size_t key_len;
+	uint64_t version;
+	const void *blob;
+	size_t len;
+	bool stored; /* false when a newer snapshot was kept */
+} snapshot_op;
+
+/* Build the key of (stream, schema) into key; 0 when it does not fit. */
+static size_t
+snapshot_key(uint8_t key[SNAPSHOT_KEY_MAX], const char *stream,
+             size_t stream_len, const char *schema)
+{
+	size_t schema_len = strlen(schema);
+
+	if (stream_len == 0 || schema_len == 0 ||
+	    stream_len + 1 + schema_len > SNAPSHOT_KEY_MAX)
+		return 0;
+	memcpy(key, stream, stream_len);
+	key[stream_len] = 0;
+	memcpy(key + stream_len + 1, schema, schema_len);
+	return stream_len + 1 + schema_len;
+}
+
+/*
+ * Apply one snapshot log entry (len bytes at p): store its value unless
+ * the snapshot stored under its key has a higher version.  *stored says
+ * whether it was.  The live path and the log replay both come through
+ * here, so a replay decides as the original commit did.
+ */
+static int
+snapshot_apply(MDB_txn *txn, cairn__backend *be, const uint8_t *p, size_t len,
+               bool *stored)
+{
+	uint64_t version, kept;
+	uint16_t klen;
+	MDB_val k, v;
+	int rc;
+
+	*stored = false;
+	if (len < SNAPSHOT_ENTRY_FIXED)
+		return MDB_CORRUPTED;
+	memcpy(&klen, p, sizeof(klen));
+	if (klen == 0 || klen > SNAPSHOT_KEY_MAX ||
+	    len < SNAPSHOT_ENTRY_FIXED + (size_t)klen)
+		return MDB_CORRUPTED;
+	k.mv_data = (void *)(p + 2);
+	k.mv_size = klen;
+	memcpy(&version, p + 2 + klen, sizeof(version));
+	rc = mdb_get(txn, be->snapshots, &k, &v);
+	if (rc == 0) {
+		if (v.mv_size < sizeof(kept))
+			return MDB_CORRUPTED;
+		memcpy(&kept, v.mv_data, sizeof(kept));
+		if (kept > version)
+			return 0;
+	} else if (rc != MDB_NOTFOUND)
+		return rc;
+	v.mv_data = (void *)(p + 2 + klen);
+	v.mv_size = len - 2 - klen;
+	rc = mdb_put(txn, be->snapshots, &k, &v, 0);
+	*stored = rc == 0;
+	return rc;
+}
+
+/* Add op's log entry to the batch's record and apply it; an entry that
+ * changed nothing (a newer snapshot is kept) is taken out again. */
+static int
+put_snapshot(MDB_txn *txn, cairn__backend *be, snapshot_op *op)
+{
+	size_t mark = be->wbuf_len,
+	       len = SNAPSHOT_ENTRY_FIXED + op->key_len + op->len;
+	uint16_t klen = (uint16_t)op->key_len;
+	uint8_t *p;
+	int rc;
+
+	p = wbuf_entry(be, WBUF_SNAPSHOT, len);
+	if (p == NULL)
+		return ENOMEM;
+	memcpy(p, &klen, sizeof(klen));
+	memcpy(p + 2, op->key, op->key_len);
+	memcpy(p + 2 + op->key_len, &op->version, sizeof(op->version));
+	if (op->len)
+		memcpy(p + SNAPSHOT_ENTRY_FIXED + op->key_len, op->blob,
+		       op->len);
+	rc = snapshot_apply(txn, be, p, len, &op->stored);
+	if (rc == 0 && !op->stored)
+		be->wbuf_len = mark;
+	return rc;
+}
+
 static void fail_batch(cairn__append_req **reqs, size_t n, int rc);
 
 /*
  * Commit one batch: one write transaction for all its requests (see
- * apply_request for why a refused request leaves no trace); then the
- * batch's log record, synced; then the commit.  Returns 0, or the code
- * that failed the whole transaction (the requests are then still pending
- * and the caller decides: grow the map and retry, split, or fail them).
+ * apply_request for why a refused request leaves no trace) and the
+ * snapshot snap (NULL: none); then the batch's log record, synced; then
+ * the commit.  Returns 0, or the code that failed the whole transaction
+ * (the requests are then still pending and the caller decides: grow the
+ * map and retry, split, or fail them).
  */
 static int
-try_commit(cairn__backend *be, cairn__append_req **reqs, size_t n)
+try_commit(cairn__backend *be, cairn__append_req **reqs, size_t n,
+           snapshot_op *snap)
 {
 	uint64_t lsn = 0, offset = 0;
 	bool logged = false;
@@ -944,6 +1378,11 @@ try_commit(cairn__backend *be, cairn__append_req **reqs, size_t n)
 		reqs[i]->message[0] = 0;
 		memset(reqs[i]->result, 0, sizeof(*reqs[i]->result));
 		rc = apply_request(txn, be, reqs[i], &bs);
+		if (rc)
+			goto fail;
+	}
+	if (snap) {
+		rc = put_snapshot(txn, be, snap);
 		if (rc)
 			goto fail;
 	}
@@ -999,7 +1438,7 @@ commit_batch_locked(cairn__backend *be, cairn__append_req **reqs, size_t n)
 	int rc;
 
 	for (;;) {
-		rc = try_commit(be, reqs, n);
+		rc = try_commit(be, reqs, n, NULL);
 		if (rc == MDB_MAP_FULL || rc == MDB_MAP_RESIZED) {
 			st = grow_map(be, rc == MDB_MAP_FULL ? be->map_size * 2
 			                                     : 0);
@@ -1044,7 +1483,126 @@ lmdb_append(cairn__backend *be, cairn__append_req *req)
 	return cairn__group_submit(&be->group, req);
 }
 
+/*
+ * Save a snapshot through the writer's commit path (see "snapshots"): it
+ * takes the write lock for a transaction and a log record of its own,
+ * durable as an append is.  A snapshot older than the one kept is
+ * dropped without a word: the kept one is newer.
+ */
+static cairn_status
+lmdb_snapshot_put(cairn__backend *be, const char *stream, size_t stream_len,
+                  uint64_t version, const char *schema, const void *blob,
+                  size_t len)
+{
+	snapshot_op op;
+	cairn_status st = CAIRN_OK;
+	int rc;
+
+	if (be->read_only)
+		return cairn__error(CAIRN_UNSUPPORTED, 0,
+		                    "lmdb: the store is open read-only");
+	op.key_len = snapshot_key(op.key, stream, stream_len, schema);
+	if (op.key_len == 0)
+		return cairn__error(CAIRN_INVALID, 0,
+		                    "lmdb: a snapshot needs a stream id and a "
+		                    "schema of 1..255 bytes");
+	if (len > LMDB_MAX_EVENT_SIZE)
+		return cairn__error(CAIRN_TOO_LARGE, 0,
+		                    "lmdb: a snapshot may hold at most %zu "
+		                    "bytes",
+		                    LMDB_MAX_EVENT_SIZE);
+	op.version = version;
+	op.blob = blob;
+	op.len = len;
+	op.stored = false;
+	pthread_mutex_lock(&be->write_mutex);
+	for (;;) {
+		rc = try_commit(be, NULL, 0, &op);
+		if (rc != MDB_MAP_FULL && rc != MDB_MAP_RESIZED)
+			break;
+		st = grow_map(be, rc == MDB_MAP_FULL ? be->map_size * 2 : 0);
+		if (st != CAIRN_OK)
+			break;
+	}
+	pthread_mutex_unlock(&be->write_mutex);
+	if (st != CAIRN_OK)
+		return st;
+	if (rc == MDB_TXN_FULL)
+		return cairn__error(
+		        CAIRN_TOO_LARGE, rc,
+		        "lmdb: the snapshot of stream '%.*s' is too "
+		        "large for one transaction",
+		        (int)stream_len, stream);
+	if (rc)
+		return lmdb_error(rc, "saving a snapshot");
+	return CAIRN_OK;
+}
+
+/* Copy out the snapshot kept for (stream, schema). */
+static cairn_status
+lmdb_snapshot_get(cairn__backend *be, const char *stream, size_t stream_len,
+                  const char *schema, uint64_t *version, void **blob,
+                  size_t *len)
+{
+	uint8_t key[SNAPSHOT_KEY_MAX];
+	MDB_txn *txn = NULL;
+	MDB_val k, v;
+	cairn_status st;
+	size_t size;
+	void *copy;
+	int rc;
+
+	k.mv_data = key;
+	k.mv_size = snapshot_key(key, stream, stream_len, schema);
+	if (k.mv_size == 0)
+		return cairn__error(CAIRN_INVALID, 0,
+		                    "lmdb: a snapshot needs a stream id and a "
+		                    "schema of 1..255 bytes");
+	st = read_begin(be, &txn);
+	if (st != CAIRN_OK)
+		return st;
+	rc = mdb_get(txn, be->snapshots, &k, &v);
+	if (rc == 0 && v.mv_size < sizeof(*version))
+		rc = MDB_CORRUPTED;
+	if (rc) {
+		read_end(be, txn);
+		if (rc == MDB_NOTFOUND)
+			return cairn__error(
+			        CAIRN_NOT_FOUND, 0,
+			        "lmdb: no snapshot of stream '%.*s' "
+			        "under schema '%s'",
+			        (int)stream_len, stream, schema);
+		return lmdb_error(rc, "reading a snapshot");
+	}
+	size = v.mv_size - sizeof(*version);
+	copy = malloc(size ? size : 1);
+	if (copy == NULL) {
+		read_end(be, txn);
+		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
+	}
+	memcpy(version, v.mv_data, sizeof(*version));
+	memcpy(copy, (const uint8_t *)v.mv_data + sizeof(*version), size);
+	read_end(be, txn);
+	*blob = copy;
+	*len = size;
+	return CAIRN_OK;
+}
+
 /* ---- iterators over events ---- */
+
+/* The longest name in the type and tag indexes. */
+#define INDEX_NAME_MAX                                                         \
+	(CAIRN_TYPE_MAX > CAIRN_TAG_MAX ? CAIRN_TYPE_MAX : CAIRN_TAG_MAX)
+
+/* One name of the type or tag index that a read walks (see query_step).
+ * The name is copied: the read keeps no pointer of its caller. */
+typedef struct index_source {
+	MDB_dbi dbi;
+	MDB_cursor *cur;
+	uint64_t at; /* the position it sits on; 0: none left */
+	size_t name_len;
+	char name[INDEX_NAME_MAX];
+} index_source;
 
 typedef struct lmdb_iter {
 	cairn__iter base;
@@ -1052,10 +1610,15 @@ typedef struct lmdb_iter {
 	MDB_txn *txn;
 	MDB_cursor *events; /* over events */
 	MDB_cursor *index;  /* over stream_index (stream reads) */
+	index_source *srcs; /* $all through the indexes: nsrcs > 0 */
+	size_t nsrcs;
 	bool by_stream;
 	bool backwards;
 	bool positioned; /* the cursors sit on the last yielded */
 	bool have_txn;
+	bool done;           /* DONE was returned */
+	uint64_t start_head; /* the head of the first snapshot */
+	uint64_t done_head;  /* the head of the snapshot DONE was found in */
 	uint64_t stream_num;
 	size_t stream_len;
 	char stream[CAIRN_STREAM_ID_MAX + 1];
@@ -1068,11 +1631,18 @@ typedef struct lmdb_iter {
 static void
 iter_close_txn(lmdb_iter *it)
 {
+	size_t i;
+
 	if (it->events)
 		mdb_cursor_close(it->events);
 	if (it->index)
 		mdb_cursor_close(it->index);
 	it->events = it->index = NULL;
+	for (i = 0; i < it->nsrcs; i++) {
+		if (it->srcs[i].cur)
+			mdb_cursor_close(it->srcs[i].cur);
+		it->srcs[i].cur = NULL;
+	}
 	if (it->txn) {
 		if (it->have_txn)
 			read_end(it->be, it->txn);
@@ -1087,6 +1657,7 @@ static cairn_status
 iter_open_txn(lmdb_iter *it)
 {
 	cairn_status st;
+	size_t i;
 	int rc;
 
 	st = read_begin(it->be, &it->txn);
@@ -1103,6 +1674,8 @@ iter_open_txn(lmdb_iter *it)
 		if (rc == 0 && it->index)
 			rc = mdb_cursor_renew(it->txn, it->index);
 	}
+	for (i = 0; rc == 0 && i < it->nsrcs; i++)
+		rc = mdb_cursor_renew(it->txn, it->srcs[i].cur);
 	if (rc)
 		return lmdb_error(rc, "opening a cursor");
 	it->positioned = false;
@@ -1161,60 +1734,186 @@ stream_seek(lmdb_iter *it, MDB_val *k, MDB_val *v, uint64_t *pos)
 	return rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
 }
 
+/* One step of a stream read: the record of its next event into *v. */
+static cairn_status
+stream_step(lmdb_iter *it, MDB_val *v, uint64_t *pos)
+{
+	MDB_val k;
+	int rc = MDB_NOTFOUND;
+
+	if (it->positioned) {
+		rc = mdb_cursor_get(it->events, &k, v,
+		                    it->backwards ? MDB_PREV : MDB_NEXT);
+		if (rc && rc != MDB_NOTFOUND)
+			return lmdb_error(rc, "reading the log");
+		if (rc == 0 && !record_is_next(it, v))
+			rc = MDB_NOTFOUND;
+	}
+	if (rc == 0) {
+		memcpy(pos, k.mv_data, sizeof(*pos));
+		return CAIRN_OK;
+	}
+	rc = stream_seek(it, &k, v, pos);
+	if (rc == MDB_NOTFOUND)
+		return CAIRN_DONE;
+	return rc ? lmdb_error(rc, "reading the stream index") : CAIRN_OK;
+}
+
+/* One step of a $all read over the log itself. */
+static cairn_status
+log_step(lmdb_iter *it, MDB_val *v, uint64_t *pos)
+{
+	uint64_t key = it->next;
+	MDB_cursor_op op;
+	MDB_val k;
+	int rc;
+
+	if (it->positioned)
+		op = it->backwards ? MDB_PREV : MDB_NEXT;
+	else
+		op = it->backwards ? MDB_SET_KEY : MDB_SET_RANGE;
+	k.mv_data = &key;
+	k.mv_size = sizeof(key);
+	rc = mdb_cursor_get(it->events, &k, v, op);
+	if (rc == MDB_NOTFOUND)
+		return CAIRN_DONE;
+	if (rc)
+		return lmdb_error(rc, "reading the log");
+	memcpy(pos, k.mv_data, sizeof(*pos));
+	return CAIRN_OK;
+}
+
+/* Put s on its first position >= from (backwards: its last <= from). */
+static int
+source_seek(index_source *s, uint64_t from, bool backwards)
+{
+	uint8_t p[8];
+	MDB_val k = {s->name_len, s->name}, v = {sizeof(p), p};
+	int rc;
+
+	s->at = 0;
+	put_be64(p, from);
+	rc = mdb_cursor_get(s->cur, &k, &v, MDB_GET_BOTH_RANGE);
+	if (backwards && rc == 0 && get_be64(v.mv_data) != from)
+		rc = mdb_cursor_get(s->cur, &k, &v, MDB_PREV_DUP);
+	else if (backwards && rc == MDB_NOTFOUND) {
+		/* no position >= from (or no such name): the last one */
+		k.mv_data = s->name;
+		k.mv_size = s->name_len;
+		rc = mdb_cursor_get(s->cur, &k, &v, MDB_SET_KEY);
+		if (rc == 0)
+			rc = mdb_cursor_get(s->cur, &k, &v, MDB_LAST_DUP);
+	}
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc == 0 && v.mv_size != sizeof(p))
+		rc = MDB_CORRUPTED;
+	if (rc == 0)
+		s->at = get_be64(v.mv_data);
+	return rc;
+}
+
+/* Move s on to its next position in the read's direction. */
+static int
+source_step(index_source *s, bool backwards)
+{
+	MDB_val k, v;
+	int rc;
+
+	s->at = 0;
+	rc = mdb_cursor_get(s->cur, &k, &v,
+	                    backwards ? MDB_PREV_DUP : MDB_NEXT_DUP);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc == 0 && v.mv_size != sizeof(uint64_t))
+		rc = MDB_CORRUPTED;
+	if (rc == 0)
+		s->at = get_be64(v.mv_data);
+	return rc;
+}
+
+/*
+ * One step of a $all read through the indexes: the nearest position any
+ * source sits on, in the read's direction, and every source that sits
+ * there steps on, so that an event found under several names comes
+ * once.  At the start and after a renewal each source is sought again
+ * from it->next.  A step costs O(sources) plus the cursor moves; a
+ * renewal O(sources * log n).
+ */
+static cairn_status
+query_step(lmdb_iter *it, MDB_val *v, uint64_t *pos)
+{
+	uint64_t best = 0, at;
+	MDB_val k;
+	size_t i;
+	int rc = 0;
+
+	if (!it->positioned)
+		for (i = 0; rc == 0 && i < it->nsrcs; i++)
+			rc = source_seek(&it->srcs[i], it->next, it->backwards);
+	for (i = 0; rc == 0 && i < it->nsrcs; i++) {
+		at = it->srcs[i].at;
+		if (at &&
+		    (best == 0 || (it->backwards ? at > best : at < best)))
+			best = at;
+	}
+	if (rc == 0 && best == 0)
+		return CAIRN_DONE;
+	for (i = 0; rc == 0 && i < it->nsrcs; i++)
+		if (it->srcs[i].at == best)
+			rc = source_step(&it->srcs[i], it->backwards);
+	if (rc == 0) {
+		k.mv_data = &best;
+		k.mv_size = sizeof(best);
+		rc = mdb_cursor_get(it->events, &k, v, MDB_SET_KEY);
+		if (rc == MDB_NOTFOUND)
+			rc = MDB_CORRUPTED;
+	}
+	if (rc)
+		return lmdb_error(rc, "reading the type and tag indexes");
+	*pos = best;
+	return CAIRN_OK;
+}
+
+/* The read is over: note the head of the snapshot that showed it. */
+static cairn_status
+iter_done(lmdb_iter *it)
+{
+	if (!it->done) {
+		it->done = true;
+		it->done_head = it->start_head;
+		if (it->have_txn && get_head(it->txn, it->be, &it->done_head))
+			it->done_head = it->start_head;
+	}
+	return CAIRN_DONE;
+}
+
 static cairn_status
 lmdb_iter_next(cairn__iter *base, const cairn_event **out)
 {
 	lmdb_iter *it = (lmdb_iter *)base;
 	cairn_status st;
-	MDB_val k, v;
+	MDB_val v;
 	uint64_t pos;
-	MDB_cursor_op op;
-	int rc;
 
 	if (it->next == 0)
-		return CAIRN_DONE;
+		return iter_done(it);
 	if (it->since_renew >= it->be->renew_every ||
 	    __atomic_load_n(&it->be->resizing, __ATOMIC_RELAXED)) {
 		st = iter_renew(it);
 		if (st != CAIRN_OK)
 			return st;
 	}
-	if (it->by_stream) {
-		rc = MDB_NOTFOUND;
-		if (it->positioned) {
-			rc = mdb_cursor_get(it->events, &k, &v,
-			                    it->backwards ? MDB_PREV
-			                                  : MDB_NEXT);
-			if (rc && rc != MDB_NOTFOUND)
-				return lmdb_error(rc, "reading the log");
-			if (rc == 0 && !record_is_next(it, &v))
-				rc = MDB_NOTFOUND;
-		}
-		if (rc == 0)
-			memcpy(&pos, k.mv_data, sizeof(pos));
-		else {
-			rc = stream_seek(it, &k, &v, &pos);
-			if (rc == MDB_NOTFOUND)
-				return CAIRN_DONE;
-			if (rc)
-				return lmdb_error(rc,
-				                  "reading the stream index");
-		}
-	} else {
-		if (it->positioned)
-			op = it->backwards ? MDB_PREV : MDB_NEXT;
-		else
-			op = it->backwards ? MDB_SET_KEY : MDB_SET_RANGE;
-		pos = it->next;
-		k.mv_data = &pos;
-		k.mv_size = sizeof(pos);
-		rc = mdb_cursor_get(it->events, &k, &v, op);
-		if (rc == MDB_NOTFOUND)
-			return CAIRN_DONE;
-		if (rc)
-			return lmdb_error(rc, "reading the log");
-		memcpy(&pos, k.mv_data, sizeof(pos));
-	}
+	if (it->by_stream)
+		st = stream_step(it, &v, &pos);
+	else if (it->nsrcs > 0)
+		st = query_step(it, &v, &pos);
+	else
+		st = log_step(it, &v, &pos);
+	if (st == CAIRN_DONE)
+		return iter_done(it);
+	if (st != CAIRN_OK)
+		return st;
 	/* LMDB lays appended values out downwards in a leaf page: fetch the
 	 * records two steps ahead into the cache while this one is decoded.
 	 * A wrong guess costs nothing. */
@@ -1239,16 +1938,36 @@ lmdb_iter_next(cairn__iter *base, const cairn_event **out)
 	return CAIRN_ROW;
 }
 
+/*
+ * The head of the view the read is on (cairn_iter_head()).  Once a
+ * forward read is DONE, every event up to the head of the snapshot it
+ * ended in was examined: a renewal seeks again from where the read
+ * stood, and positions are given in commit order, so a newer snapshot
+ * holds nothing new below that point.  Before DONE, and for a backward
+ * read (which never looks above where it began), the head of the first
+ * snapshot: too low only makes a conditional append stricter.
+ */
+static cairn_status
+lmdb_iter_head(cairn__iter *base, uint64_t *position)
+{
+	lmdb_iter *it = (lmdb_iter *)base;
+
+	*position = it->done && !it->backwards ? it->done_head : it->start_head;
+	return CAIRN_OK;
+}
+
 static void
 lmdb_iter_free(cairn__iter *base)
 {
 	lmdb_iter *it = (lmdb_iter *)base;
 
 	iter_close_txn(it);
+	free(it->srcs);
 	free(it);
 }
 
-static const cairn__iter_ops lmdb_iter_ops = {lmdb_iter_next, lmdb_iter_free};
+static const cairn__iter_ops lmdb_iter_ops = {lmdb_iter_next, lmdb_iter_free,
+                                              lmdb_iter_head};
 
 static cairn_status
 iter_new(cairn__backend *be, bool by_stream, const cairn_read_opts *opts,
@@ -1256,6 +1975,7 @@ iter_new(cairn__backend *be, bool by_stream, const cairn_read_opts *opts,
 {
 	lmdb_iter *it = calloc(1, sizeof(*it));
 	cairn_status st;
+	int rc;
 
 	if (it == NULL)
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
@@ -1264,6 +1984,11 @@ iter_new(cairn__backend *be, bool by_stream, const cairn_read_opts *opts,
 	it->by_stream = by_stream;
 	it->backwards = opts->backwards != 0;
 	st = iter_open_txn(it);
+	if (st == CAIRN_OK) {
+		rc = get_head(it->txn, be, &it->start_head);
+		if (rc)
+			st = lmdb_error(rc, "reading the head");
+	}
 	if (st != CAIRN_OK) {
 		lmdb_iter_free(&it->base);
 		return st;
@@ -1312,26 +2037,129 @@ lmdb_read_stream(cairn__backend *be, const char *stream, size_t len,
 	return CAIRN_OK;
 }
 
+/* Add a source over name in dbi to the read, unless it has it already.
+ * it->srcs has room. */
+static cairn_status
+add_source(lmdb_iter *it, MDB_dbi dbi, const char *name)
+{
+	size_t len = strlen(name), i;
+	index_source *s;
+	int rc;
+
+	for (i = 0; i < it->nsrcs; i++) {
+		s = &it->srcs[i];
+		if (s->dbi == dbi && s->name_len == len &&
+		    memcmp(s->name, name, len) == 0)
+			return CAIRN_OK;
+	}
+	s = &it->srcs[it->nsrcs];
+	s->dbi = dbi;
+	s->name_len = len;
+	memcpy(s->name, name, len);
+	rc = mdb_cursor_open(it->txn, dbi, &s->cur);
+	if (rc)
+		return lmdb_error(rc, "opening a cursor");
+	it->nsrcs++;
+	return CAIRN_OK;
+}
+
+/* Does some item of q match every event? */
+static bool
+query_matches_all(const cairn_query *q)
+{
+	size_t i;
+
+	for (i = 0; i < q->nitems; i++)
+		if (q->items[i].ntypes == 0 && q->items[i].ntags == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The sources of a $all read with a query or a type filter.  A query's
+ * items each bring the names of their cheapest index (plan_item); a
+ * query with an item that matches everything cannot narrow the read, and
+ * then the type filter's types are the sources if there are any, or
+ * else the read walks the whole log (no source).  Either way the sources
+ * hold a superset of what the read yields: the core applies the filters
+ * themselves (cairn_query_match() for the query).
+ */
+static cairn_status
+plan_sources(lmdb_iter *it, const cairn_read_opts *opts)
+{
+	const cairn_query *q = opts->query;
+	MDB_cursor *types = NULL, *tags = NULL;
+	item_plan *plans = NULL;
+	bool by_query = q != NULL && !query_matches_all(q);
+	cairn_status st = CAIRN_OK;
+	size_t i, j, cap = 0;
+	int rc = 0;
+
+	if (!by_query && opts->ntypes == 0)
+		return CAIRN_OK;
+	if (!by_query)
+		cap = opts->ntypes;
+	else {
+		plans = calloc(q->nitems, sizeof(*plans));
+		if (plans == NULL)
+			return cairn__error(CAIRN_NOMEM, 0, "out of memory");
+		rc = mdb_cursor_open(it->txn, it->be->types, &types);
+		if (rc == 0)
+			rc = mdb_cursor_open(it->txn, it->be->tags, &tags);
+		for (i = 0; rc == 0 && i < q->nitems; i++) {
+			rc = plan_item(types, tags, &q->items[i], &plans[i]);
+			cap += plans[i].by_tag ? 1 : q->items[i].ntypes;
+		}
+		if (rc) {
+			st = lmdb_error(rc, "planning a query read");
+			goto out;
+		}
+	}
+	it->srcs = calloc(cap, sizeof(*it->srcs));
+	if (it->srcs == NULL) {
+		st = cairn__error(CAIRN_NOMEM, 0, "out of memory");
+		goto out;
+	}
+	for (i = 0; !by_query && st == CAIRN_OK && i < opts->ntypes; i++)
+		st = add_source(it, it->be->types, opts->types[i]);
+	for (i = 0; by_query && st == CAIRN_OK && i < q->nitems; i++) {
+		const cairn_query_item *item = &q->items[i];
+		if (plans[i].by_tag) {
+			st = add_source(it, it->be->tags,
+			                item->tags[plans[i].tag]);
+			continue;
+		}
+		for (j = 0; st == CAIRN_OK && j < item->ntypes; j++)
+			st = add_source(it, it->be->types, item->types[j]);
+	}
+out:
+	if (tags)
+		mdb_cursor_close(tags);
+	if (types)
+		mdb_cursor_close(types);
+	free(plans);
+	return st;
+}
+
 static cairn_status
 lmdb_read_all(cairn__backend *be, const cairn_read_opts *opts,
               cairn__iter **out)
 {
 	lmdb_iter *it = NULL;
-	uint64_t head = 0;
 	cairn_status st;
-	int rc;
 
 	st = iter_new(be, false, opts, &it);
 	if (st != CAIRN_OK)
 		return st;
-	if (opts->backwards) {
-		rc = get_head(it->txn, be, &head);
-		if (rc) {
-			lmdb_iter_free(&it->base);
-			return lmdb_error(rc, "reading the head");
-		}
+	it->next = start_key(opts, it->start_head);
+	if (opts->query && opts->query->nitems == 0)
+		it->next = 0; /* a query without items matches nothing */
+	else
+		st = plan_sources(it, opts);
+	if (st != CAIRN_OK) {
+		lmdb_iter_free(&it->base);
+		return st;
 	}
-	it->next = start_key(opts, head);
 	*out = &it->base;
 	return CAIRN_OK;
 }
@@ -1541,10 +2369,163 @@ vproblem(verify_state *vs, const char *fmt, ...)
 	vs->fn(vs->ctx, msg);
 }
 
+/* Is pos listed under name in the index cur walks? */
+static bool
+name_indexed(MDB_cursor *cur, const char *name, size_t len, uint64_t pos)
+{
+	uint8_t p[8];
+	MDB_val k = {len, (void *)name}, v = {sizeof(p), p};
+
+	put_be64(p, pos);
+	return mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH) == 0;
+}
+
+/* The cursors and counts of verify's walk over the events. */
+typedef struct verify_walk {
+	MDB_cursor *types, *tags, *events;
+	uint64_t given;     /* events with caller-given ids */
+	uint64_t type_refs; /* entries the type index should hold */
+	uint64_t tag_refs;  /* entries the tag index should hold */
+	uint64_t bad;       /* records that failed their checks */
+} verify_walk;
+
+/* The event ev (at pos) is indexed under its type and each tag. */
+static void
+verify_event_names(verify_state *vs, verify_walk *w, const cairn_event *ev)
+{
+	unsigned long long pos = (unsigned long long)ev->position;
+	size_t i;
+
+	w->type_refs++;
+	if (!name_indexed(w->types, ev->type, ev->type_len, ev->position))
+		vproblem(vs,
+		         "position %llu: its type '%s' is not indexed to it",
+		         pos, ev->type);
+	for (i = 0; i < ev->ntags; i++) {
+		if (tag_repeated(ev, i))
+			continue;
+		w->tag_refs++;
+		if (!name_indexed(w->tags, ev->tags[i], strlen(ev->tags[i]),
+		                  ev->position))
+			vproblem(vs,
+			         "position %llu: its tag '%s' is not indexed "
+			         "to it",
+			         pos, ev->tags[i]);
+	}
+}
+
+/* Does ev have the name (len bytes) as its type (is_tag false) or as one
+ * of its tags? */
+static bool
+event_has_name(const cairn_event *ev, bool is_tag, const char *name, size_t len)
+{
+	size_t i;
+
+	if (!is_tag)
+		return ev->type_len == len && memcmp(ev->type, name, len) == 0;
+	for (i = 0; i < ev->ntags; i++)
+		if (strlen(ev->tags[i]) == len &&
+		    memcmp(ev->tags[i], name, len) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The other way: every entry of the type (or tag) index names an event
+ * that has that type (tag), and the index holds as many entries as the
+ * events call for.  Records that failed their own checks were reported
+ * already, and make the count unknowable.
+ */
+static int
+verify_name_index(verify_state *vs, verify_walk *w, bool is_tag)
+{
+	const char *what = is_tag ? "tag" : "type";
+	const char *tags[CAIRN_TAGS_MAX];
+	MDB_cursor *cur = is_tag ? w->tags : w->types;
+	uint64_t entries = 0, expected = is_tag ? w->tag_refs : w->type_refs;
+	MDB_cursor_op op = MDB_FIRST;
+	cairn_event ev;
+	MDB_val k, v;
+	uint64_t pos;
+	int rc;
+
+	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		op = MDB_NEXT;
+		entries++;
+		if (v.mv_size != 8 || k.mv_size == 0 ||
+		    k.mv_size > INDEX_NAME_MAX) {
+			vproblem(vs, "the %s index holds a malformed entry",
+			         what);
+			continue;
+		}
+		pos = get_be64(v.mv_data);
+		rc = event_at(w->events, pos, &ev, tags);
+		if (rc == MDB_CORRUPTED) {
+			k.mv_data = &pos;
+			k.mv_size = sizeof(pos);
+			if (mdb_cursor_get(w->events, &k, &v, MDB_SET_KEY))
+				vproblem(vs,
+				         "the %s index lists position %llu, "
+				         "which holds no event",
+				         what, (unsigned long long)pos);
+			continue;
+		}
+		if (rc)
+			return rc;
+		if (!event_has_name(&ev, is_tag, k.mv_data, k.mv_size))
+			vproblem(vs,
+			         "the %s index lists position %llu under "
+			         "'%.*s', which the event does not have",
+			         what, (unsigned long long)pos, (int)k.mv_size,
+			         (const char *)k.mv_data);
+	}
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	if (w->bad == 0 && entries != expected)
+		vproblem(vs, "the %s index has %llu entries for %llu expected",
+		         what, (unsigned long long)entries,
+		         (unsigned long long)expected);
+	return 0;
+}
+
+/* Every snapshot's key is a stream id, NUL and a schema, and its value
+ * holds a version >= 1. */
+static int
+verify_snapshots(verify_state *vs, MDB_txn *txn, cairn__backend *be)
+{
+	const uint8_t *nul;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint64_t version = 0;
+	size_t stream_len;
+	int rc;
+
+	rc = mdb_cursor_open(txn, be->snapshots, &cur);
+	if (rc)
+		return rc;
+	while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+		nul = memchr(k.mv_data, 0, k.mv_size);
+		stream_len =
+		        nul ? (size_t)(nul - (const uint8_t *)k.mv_data) : 0;
+		if (v.mv_size >= sizeof(version))
+			memcpy(&version, v.mv_data, sizeof(version));
+		if (nul == NULL || stream_len == 0 ||
+		    stream_len > CAIRN_STREAM_ID_MAX ||
+		    k.mv_size - stream_len - 1 == 0 ||
+		    k.mv_size - stream_len - 1 > CAIRN_SNAPSHOT_SCHEMA_MAX ||
+		    memchr(nul + 1, 0, k.mv_size - stream_len - 1) ||
+		    v.mv_size < sizeof(version) || version == 0)
+			vproblem(vs, "a snapshot entry is malformed");
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /*
  * In one snapshot: every record passes its CRC and decodes; the id index
  * and the stream index each hold exactly one entry per event, pointing
- * back at it.
+ * back at it; the type and tag indexes list every event under its type
+ * and each of its tags, and nothing else; the snapshots are well formed.
  */
 static cairn_status
 lmdb_verify(cairn__backend *be, cairn_verify_fn fn, void *ctx,
@@ -1552,6 +2533,7 @@ lmdb_verify(cairn__backend *be, cairn_verify_fn fn, void *ctx,
 {
 	const char *tags[CAIRN_TAGS_MAX];
 	verify_state vs = {fn, ctx, 0};
+	verify_walk w;
 	MDB_txn *txn = NULL;
 	MDB_cursor *cur = NULL;
 	MDB_stat ev_stat, id_stat, ix_stat;
@@ -1559,30 +2541,40 @@ lmdb_verify(cairn__backend *be, cairn_verify_fn fn, void *ctx,
 	cairn_event ev;
 	MDB_val k, v, k2, v2;
 	uint8_t ikey[16];
-	uint64_t pos, p2, given = 0;
+	uint64_t pos, p2;
 	cairn_status st;
 	int rc;
 
+	memset(&w, 0, sizeof(w));
 	st = read_begin(be, &txn);
 	if (st != CAIRN_OK)
 		return st;
 	rc = mdb_cursor_open(txn, be->events, &cur);
+	if (rc == 0)
+		rc = mdb_cursor_open(txn, be->types, &w.types);
+	if (rc == 0)
+		rc = mdb_cursor_open(txn, be->tags, &w.tags);
+	if (rc == 0)
+		rc = mdb_cursor_open(txn, be->events, &w.events);
 	while (rc == 0 && (rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
 		memcpy(&pos, k.mv_data, sizeof(pos));
 		if (!record_crc_ok(&v)) {
+			w.bad++;
 			vproblem(&vs, "position %llu: record checksum mismatch",
 			         (unsigned long long)pos);
 			continue;
 		}
 		if (record_decode(&v, pos, &ev, tags) != CAIRN_OK) {
+			w.bad++;
 			vproblem(&vs, "position %llu: malformed record",
 			         (unsigned long long)pos);
 			continue;
 		}
+		verify_event_names(&vs, &w, &ev);
 		k2.mv_data = ev.id.bytes;
 		k2.mv_size = 16;
 		if (record_id_given(&v)) {
-			given++;
+			w.given++;
 			if (mdb_get(txn, be->ids, &k2, &v2) != 0 ||
 			    v2.mv_size != 8 ||
 			    (memcpy(&p2, v2.mv_data, 8), p2 != pos))
@@ -1610,19 +2602,32 @@ lmdb_verify(cairn__backend *be, cairn_verify_fn fn, void *ctx,
 	}
 	if (rc == MDB_NOTFOUND)
 		rc = 0;
+	if (rc == 0)
+		rc = verify_name_index(&vs, &w, false);
+	if (rc == 0)
+		rc = verify_name_index(&vs, &w, true);
+	if (rc == 0)
+		rc = verify_snapshots(&vs, txn, be);
 	if (cur)
 		mdb_cursor_close(cur);
+	if (w.events)
+		mdb_cursor_close(w.events);
+	if (w.tags)
+		mdb_cursor_close(w.tags);
+	if (w.types)
+		mdb_cursor_close(w.types);
 	if (rc == 0)
 		rc = mdb_stat(txn, be->events, &ev_stat);
 	if (rc == 0)
 		rc = mdb_stat(txn, be->ids, &id_stat);
 	if (rc == 0)
 		rc = mdb_stat(txn, be->stream_index, &ix_stat);
-	if (rc == 0 && id_stat.ms_entries != given)
+	if (rc == 0 && id_stat.ms_entries != w.given)
 		vproblem(&vs,
 		         "the id index has %zu entries for %llu events "
 		         "with caller-given ids",
-		         (size_t)id_stat.ms_entries, (unsigned long long)given);
+		         (size_t)id_stat.ms_entries,
+		         (unsigned long long)w.given);
 	if (rc == 0 && ix_stat.ms_entries != ev_stat.ms_entries)
 		vproblem(&vs, "the stream index has %zu entries for %zu events",
 		         (size_t)ix_stat.ms_entries,
@@ -1636,18 +2641,23 @@ lmdb_verify(cairn__backend *be, cairn_verify_fn fn, void *ctx,
 
 /* ---- open, recovery and close ---- */
 
+/*
+ * Open every database in txn (creating them in a writable store) and
+ * read the store's format into *format, setting it in a new store.  A
+ * store of format 1 gets its new databases here and its indexes from
+ * upgrade_store(), after recovery; only a process alone with it may do
+ * that (anyone else might be a program of format 1, which would write
+ * events without indexing them), so in any other it is refused with
+ * STORE_FORMAT_REFUSED.
+ */
+#define STORE_FORMAT_REFUSED (-1)
 static int
-open_dbs(cairn__backend *be)
+open_dbs_in(MDB_txn *txn, cairn__backend *be, bool alone, uint32_t *format)
 {
 	unsigned flags = be->read_only ? 0 : MDB_CREATE;
-	MDB_txn *txn;
 	uint64_t next_stream;
-	uint32_t format;
 	int rc;
 
-	rc = mdb_txn_begin(be->env, NULL, be->read_only ? MDB_RDONLY : 0, &txn);
-	if (rc)
-		return rc;
 	rc = mdb_dbi_open(txn, "events", flags | MDB_INTEGERKEY, &be->events);
 	if (rc == 0)
 		rc = mdb_dbi_open(txn, "streams", flags, &be->streams);
@@ -1659,31 +2669,171 @@ open_dbs(cairn__backend *be)
 	if (rc == 0)
 		rc = mdb_dbi_open(txn, "meta", flags, &be->meta);
 	if (rc)
-		goto fail;
-	rc = read_meta(txn, be, "format", &format, sizeof(format));
+		return rc;
+	rc = read_meta(txn, be, "format", format, sizeof(*format));
 	if (rc == MDB_NOTFOUND && !be->read_only) {
-		format = STORE_FORMAT;
-		rc = write_meta(txn, be, "format", &format, sizeof(format));
+		*format = STORE_FORMAT;
+		rc = write_meta(txn, be, "format", format, sizeof(*format));
 		if (rc == 0)
 			rc = write_meta_u64(txn, be, "next_stream", 1);
 	} else if (rc == 0) {
-		if (format != STORE_FORMAT ||
+		if ((*format != STORE_FORMAT &&
+		     *format != STORE_FORMAT_NO_INDEXES) ||
 		    read_meta_u64(txn, be, "next_stream", &next_stream) != 0)
 			rc = MDB_VERSION_MISMATCH;
 	} else if (rc == MDB_CORRUPTED)
 		rc = MDB_VERSION_MISMATCH;
 	if (rc)
-		goto fail;
-	return mdb_txn_commit(txn);
-fail:
-	mdb_txn_abort(txn);
+		return rc;
+	if (*format == STORE_FORMAT_NO_INDEXES && (be->read_only || !alone))
+		return STORE_FORMAT_REFUSED;
+	rc = mdb_dbi_open(txn, "types", flags | NAME_INDEX_FLAGS, &be->types);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "tags", flags | NAME_INDEX_FLAGS,
+		                  &be->tags);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, "snapshots", flags, &be->snapshots);
 	return rc;
 }
 
+static cairn_status
+open_dbs(cairn__backend *be, bool alone, uint32_t *format)
+{
+	MDB_txn *txn;
+	int rc;
+
+	rc = mdb_txn_begin(be->env, NULL, be->read_only ? MDB_RDONLY : 0, &txn);
+	if (rc)
+		return lmdb_error(rc, "opening the databases");
+	rc = open_dbs_in(txn, be, alone, format);
+	if (rc == 0)
+		rc = mdb_txn_commit(txn);
+	else
+		mdb_txn_abort(txn);
+	if (rc == STORE_FORMAT_REFUSED && be->read_only)
+		return cairn__error(
+		        CAIRN_CORRUPT, 0,
+		        "lmdb: '%s' is a store of format %d, without the "
+		        "type and tag indexes; open it once for writing to "
+		        "upgrade it to format %d",
+		        be->path, STORE_FORMAT_NO_INDEXES, STORE_FORMAT);
+	if (rc == STORE_FORMAT_REFUSED)
+		return cairn__error(
+		        CAIRN_CORRUPT, 0,
+		        "lmdb: '%s' is a store of format %d, open in another "
+		        "process; it is upgraded to format %d when a process "
+		        "opens it alone",
+		        be->path, STORE_FORMAT_NO_INDEXES, STORE_FORMAT);
+	if (rc == MDB_VERSION_MISMATCH || rc == MDB_INCOMPATIBLE)
+		return cairn__error(
+		        CAIRN_CORRUPT, rc,
+		        "lmdb: '%s' is not a cairn store of format %d",
+		        be->path, STORE_FORMAT);
+	if (rc == MDB_NOTFOUND)
+		return cairn__error(
+		        CAIRN_NOT_FOUND, rc,
+		        "lmdb: '%s' holds no cairn store (and it was "
+		        "opened read-only)",
+		        be->path);
+	return rc ? lmdb_error(rc, "opening the databases") : CAIRN_OK;
+}
+
 /*
- * Re-apply one log record's events (see wbuf_entry for the layout), as
- * the original batch wrote them.  Stream numbers come out the same
- * because the batch assigned them in this same order.
+ * Build the type and tag indexes of a store of format 1 from its events,
+ * and set format 2, in one write transaction.  What a replay indexed
+ * before (recovery comes first) is dropped and built again with the
+ * rest.  *bad receives the position of a record that does not decode.
+ */
+static int
+upgrade_once(cairn__backend *be, uint64_t *bad)
+{
+	const char *tags[CAIRN_TAGS_MAX];
+	uint32_t format = STORE_FORMAT;
+	MDB_cursor *cur = NULL;
+	cairn_event ev;
+	MDB_txn *txn;
+	MDB_val k, v;
+	uint64_t pos;
+	int rc;
+
+	rc = mdb_txn_begin(be->env, NULL, 0, &txn);
+	if (rc)
+		return rc;
+	rc = mdb_drop(txn, be->types, 0);
+	if (rc == 0)
+		rc = mdb_drop(txn, be->tags, 0);
+	if (rc == 0)
+		rc = mdb_cursor_open(txn, be->events, &cur);
+	while (rc == 0 && (rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+		memcpy(&pos, k.mv_data, sizeof(pos));
+		if (record_decode(&v, pos, &ev, tags) != CAIRN_OK) {
+			*bad = pos;
+			rc = MDB_CORRUPTED;
+		} else
+			rc = index_names(txn, be, &ev);
+	}
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	if (cur)
+		mdb_cursor_close(cur);
+	if (rc == 0)
+		rc = write_meta(txn, be, "format", &format, sizeof(format));
+	if (rc) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return mdb_txn_commit(txn);
+}
+
+static int checkpoint_now(cairn__backend *be);
+
+/*
+ * Upgrade a store of format 1 (see upgrade_once), then checkpoint.  This
+ * runs after recovery, alone with the store, while this process holds
+ * the pin of the checkpoint recovery made: the transaction is not in the
+ * log, and should the machine crash before the checkpoint after it,
+ * recovery returns the store to that pinned snapshot, of format 1, and
+ * the next open upgrades it again.
+ */
+static cairn_status
+upgrade_store(cairn__backend *be)
+{
+	uint64_t bad = 0;
+	cairn_status st;
+	int rc;
+
+	for (;;) {
+		rc = upgrade_once(be, &bad);
+		if (rc == 0)
+			rc = checkpoint_now(be);
+		if (rc != MDB_MAP_FULL)
+			break;
+		st = grow_map(be, be->map_size * 2);
+		if (st != CAIRN_OK)
+			return st;
+	}
+	if (rc == MDB_CORRUPTED && bad)
+		return cairn__error(CAIRN_CORRUPT, rc,
+		                    "lmdb: '%s': cannot upgrade it to format "
+		                    "%d: the record at position %llu is "
+		                    "malformed",
+		                    be->path, STORE_FORMAT,
+		                    (unsigned long long)bad);
+	if (rc > 0)
+		return wal_fail(rc, "checkpointing the upgrade");
+	if (rc)
+		return cairn__error(map_error(rc), rc,
+		                    "lmdb: '%s': upgrading it to format %d: %s",
+		                    be->path, STORE_FORMAT, mdb_strerror(rc));
+	return CAIRN_OK;
+}
+
+/*
+ * Re-apply one log record's events and snapshots (see wbuf_entry and
+ * put_snapshot for the layout), as the original batch wrote them, through
+ * the same put_event and snapshot_apply, which rebuild every index.
+ * Stream numbers come out the same because the batch assigned them in
+ * this same order.
  */
 static int
 replay_payload(MDB_txn *txn, cairn__backend *be, const uint8_t *p, size_t len,
@@ -1694,6 +2844,7 @@ replay_payload(MDB_txn *txn, cairn__backend *be, const uint8_t *p, size_t len,
 	cairn_event ev;
 	uint64_t pos;
 	uint32_t rlen;
+	bool stored;
 	MDB_val v;
 	int rc;
 
@@ -1706,6 +2857,14 @@ replay_payload(MDB_txn *txn, cairn__backend *be, const uint8_t *p, size_t len,
 		len -= WBUF_ENTRY_HEADER;
 		if (rlen > len)
 			return MDB_CORRUPTED;
+		if (pos == WBUF_SNAPSHOT) {
+			rc = snapshot_apply(txn, be, p, rlen, &stored);
+			if (rc)
+				return rc;
+			p += rlen;
+			len -= rlen;
+			continue;
+		}
 		v.mv_data = (void *)p;
 		v.mv_size = rlen;
 		if (!record_crc_ok(&v) ||
@@ -1722,9 +2881,7 @@ replay_payload(MDB_txn *txn, cairn__backend *be, const uint8_t *p, size_t len,
 			return rc;
 		if (ev.version != sm.version + 1)
 			return MDB_CORRUPTED;
-		rc = put_event(txn, be, pos, p, rlen,
-		               record_id_given(&v) ? ev.id.bytes : NULL, sm.num,
-		               ev.version);
+		rc = put_event(txn, be, pos, p, rlen, sm.num);
 		if (rc)
 			return rc;
 		sm.version = ev.version;
@@ -1939,6 +3096,7 @@ env_open(cairn__backend *be, const cairn_options *opts)
 {
 	unsigned flags = MDB_NOTLS;
 	bool alone = false, have_ckpt = false, restore = false;
+	uint32_t format = 0;
 	wal_checkpoint c;
 	MDB_stat ms;
 	size_t want;
@@ -1998,22 +3156,13 @@ env_open(cairn__backend *be, const cairn_options *opts)
 		        "lmdb: '%s' has %u-byte pages, this machine "
 		        "%u-byte ones",
 		        be->path, ms.ms_psize, be->psize);
-	rc = open_dbs(be);
-	if (rc == MDB_VERSION_MISMATCH || rc == MDB_INCOMPATIBLE)
-		return cairn__error(
-		        CAIRN_CORRUPT, rc,
-		        "lmdb: '%s' is not a cairn store of format %d",
-		        be->path, STORE_FORMAT);
-	if (rc == MDB_NOTFOUND)
-		return cairn__error(
-		        CAIRN_NOT_FOUND, rc,
-		        "lmdb: '%s' holds no cairn store (and it was "
-		        "opened read-only)",
-		        be->path);
-	if (rc)
-		return lmdb_error(rc, "opening the databases");
+	st = open_dbs(be, alone, &format);
+	if (st != CAIRN_OK)
+		return st;
 	if (alone) {
 		st = recover(be, have_ckpt ? &c : NULL);
+		if (st == CAIRN_OK && format == STORE_FORMAT_NO_INDEXES)
+			st = upgrade_store(be);
 		if (st != CAIRN_OK)
 			return st;
 		flock(be->wal.fd, LOCK_SH);
@@ -2145,4 +3294,7 @@ const cairn__backend_ops cairn__lmdb_backend = {
         lmdb_list_streams,
         lmdb_stats,
         lmdb_verify,
+        lmdb_snapshot_put,
+        lmdb_snapshot_get,
+        NULL, /* note_retry */
 };

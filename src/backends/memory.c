@@ -19,6 +19,12 @@
  *     listing).  Records are never freed before close, and a record is its
  *     own skip list node, so a listing can resume from the node it last
  *     yielded.
+ *   - DCB indexes: per event type and per tag, a hash table maps the
+ *     string to the positions of its events in commit order (a growable
+ *     array, appended to at commit).  A condition or a query read finds
+ *     its first candidate after a position by binary search and walks on
+ *     from there, so it costs O(log n) plus the candidates it meets.
+ *   - Snapshots: a hash table keyed by (stream, schema) keeps the newest.
  *
  * One rwlock guards it all.  Appends hold it exclusively for their whole
  * check-and-write, so they are atomic to readers.  Iterators take it
@@ -50,11 +56,17 @@
  * which keeps linear probe runs short. */
 #define MEM_TABLE_MIN 64
 
-/* Appends naming at most this many streams need no scratch allocation. */
+/* Appends naming at most this many streams, and giving their events at
+ * most this many types and tags in all, need no scratch allocation. */
 #define MEM_PREP_STACK 8
+#define MEM_LISTS_STACK 64
 
 /* Room for one problem sentence of verify(), stream ids included. */
 #define MEM_PROBLEM_MAX 640
+
+/* A query read that meets this many candidates in a row that do not
+ * match lets writers in before it goes on (see plan_next()). */
+#define MEM_SCAN_BATCH 1024
 
 typedef struct mem_stream {
 	const char *id; /* NUL-terminated, inside this block */
@@ -89,8 +101,11 @@ struct cairn__backend {
 	size_t nchunks;
 	size_t chunks_cap;
 
-	mem_table ids;     /* uuid -> cairn_event */
-	mem_table streams; /* stream id -> mem_stream */
+	mem_table ids;       /* uuid -> cairn_event */
+	mem_table streams;   /* stream id -> mem_stream */
+	mem_table types;     /* event type -> mem_postings */
+	mem_table tags;      /* tag -> mem_postings */
+	mem_table snapshots; /* (stream, schema) -> mem_snapshot */
 
 	mem_stream *skip_head[MEM_SKIP_MAX];
 	int skip_level;
@@ -99,6 +114,55 @@ struct cairn__backend {
 	uint64_t rng;   /* skip list levels; under the write lock */
 	uint64_t bytes; /* heap bytes held, for stats() */
 };
+
+/* The positions of the events of one type, or carrying one tag, in
+ * commit order.  A tag listed twice on one event is indexed once. */
+typedef struct mem_postings {
+	uint64_t hash;
+	uint64_t *pos;
+	size_t count;
+	size_t cap;
+	size_t pending; /* room asked for by the append in progress */
+	size_t key_len;
+	char key[]; /* NUL-terminated */
+} mem_postings;
+
+/* The newest snapshot of one stream under one schema. */
+typedef struct mem_snapshot {
+	uint64_t hash;
+	uint64_t version;
+	void *blob;
+	size_t len;
+	size_t stream_len;
+	size_t schema_len;
+	char key[]; /* the stream id, NUL, the schema, NUL */
+} mem_snapshot;
+
+/* A type or tag of a query, hashed once. */
+typedef struct mem_key {
+	const char *s;
+	size_t len;
+	uint64_t hash;
+} mem_key;
+
+/* One query item as the indexes see it. */
+typedef struct mem_plan_item {
+	const mem_key *types;
+	size_t ntypes;
+	const mem_key *tags;
+	size_t ntags;
+} mem_plan_item;
+
+/*
+ * A query prepared for the indexes: its names hashed, and a copy of the
+ * query itself (query.items[i] is items[i]) to check candidates with
+ * cairn_query_match().  One heap block, owing nothing to the caller.
+ */
+typedef struct mem_plan {
+	cairn_query query;
+	const mem_plan_item *items;
+	size_t nitems;
+} mem_plan;
 
 /* What an append learns about one write before it changes anything. */
 typedef struct mem_prep {
@@ -542,6 +606,452 @@ event_new(const cairn__write *w, size_t k, uint64_t version, uint64_t position,
 	return ev;
 }
 
+/* ---- DCB indexes ---- */
+
+static mem_postings *
+postings_find(const mem_table *t, const char *key, size_t len, uint64_t hash)
+{
+	size_t mask, i;
+
+	if (t->cap == 0)
+		return NULL;
+	mask = t->cap - 1;
+	for (i = hash & mask; t->slots[i].obj; i = (i + 1) & mask) {
+		mem_postings *p = t->slots[i].obj;
+
+		if (t->slots[i].hash == hash && p->key_len == len &&
+		    memcmp(p->key, key, len) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+/*
+ * Make room in key's list for one more position of the append in
+ * progress, creating the list when the key is new; NULL: out of memory.
+ * A list created for an append that then fails stays, empty, which no
+ * reader can tell from an absent one.
+ */
+static mem_postings *
+postings_want(cairn__backend *be, mem_table *t, const char *key)
+{
+	size_t len = strlen(key), cap;
+	uint64_t hash = hash_stream(be->seed, key, len), *pos;
+	mem_postings *p = postings_find(t, key, len, hash);
+
+	if (p == NULL) {
+		if (!table_reserve(be, t, 1))
+			return NULL;
+		p = calloc(1, sizeof(*p) + len + 1);
+		if (p == NULL)
+			return NULL;
+		p->hash = hash;
+		p->key_len = len;
+		memcpy(p->key, key, len + 1);
+		table_place(t->slots, t->cap, hash, p);
+		t->count++;
+		be->bytes += sizeof(*p) + len + 1;
+	}
+	if (p->count + p->pending + 1 > p->cap) {
+		cap = p->cap ? p->cap * 2 : 4;
+		if (cap < p->count + p->pending + 1)
+			cap = p->count + p->pending + 1;
+		if (cap > SIZE_MAX / sizeof(*pos))
+			return NULL;
+		pos = realloc(p->pos, cap * sizeof(*pos));
+		if (pos == NULL)
+			return NULL;
+		be->bytes += (cap - p->cap) * sizeof(*pos);
+		p->pos = pos;
+		p->cap = cap;
+	}
+	p->pending++;
+	return p;
+}
+
+/* The number of list entries an append needs: one per event for its
+ * type, one per tag. */
+static size_t
+index_keys(const cairn__append_req *req)
+{
+	size_t wi, k, n = 0;
+
+	for (wi = 0; wi < req->nwrites; wi++)
+		for (k = 0; k < req->writes[wi].nevents; k++)
+			n += 1 + req->writes[wi].events[k].ntags;
+	return n;
+}
+
+/*
+ * Room in every list the request's events go to, the lists noted in
+ * lists (index_keys() of them, in event order: type, then tags) so that
+ * linking needs no second lookup.  *nlists counts the lists noted; on
+ * false (out of memory) index_abort() must follow.
+ */
+static bool
+index_reserve(cairn__backend *be, const cairn__append_req *req,
+              mem_postings **lists, size_t *nlists)
+{
+	size_t wi, k, i;
+
+	for (wi = 0; wi < req->nwrites; wi++) {
+		const cairn__write *w = &req->writes[wi];
+
+		for (k = 0; k < w->nevents; k++) {
+			const cairn_new_event *ne = &w->events[k];
+
+			lists[*nlists] =
+			        postings_want(be, &be->types, ne->type);
+			if (lists[*nlists] == NULL)
+				return false;
+			++*nlists;
+			for (i = 0; i < ne->ntags; i++) {
+				lists[*nlists] = postings_want(be, &be->tags,
+				                               ne->tags[i]);
+				if (lists[*nlists] == NULL)
+					return false;
+				++*nlists;
+			}
+		}
+	}
+	return true;
+}
+
+/* Forget what a failed append asked index_reserve() for. */
+static void
+index_abort(mem_postings **lists, size_t nlists)
+{
+	size_t i;
+
+	for (i = 0; i < nlists; i++)
+		lists[i]->pending = 0;
+}
+
+/* Append a position; room was reserved.  Positions arrive in increasing
+ * order, so a repeat (one tag twice on an event) is the last entry. */
+static void
+postings_push(mem_postings *p, uint64_t position)
+{
+	p->pending = 0;
+	if (p->count > 0 && p->pos[p->count - 1] == position)
+		return;
+	p->pos[p->count++] = position;
+}
+
+/* Index a committed event under its type and tags: the next 1 + ntags
+ * lists that index_reserve() noted, from *next on. */
+static void
+index_link(mem_postings **lists, size_t *next, const cairn_event *ev)
+{
+	size_t i;
+
+	for (i = 0; i <= ev->ntags; i++)
+		postings_push(lists[(*next)++], ev->position);
+}
+
+/* The index of the first entry of p at or after position from. */
+static size_t
+postings_lower(const mem_postings *p, uint64_t from)
+{
+	size_t lo = 0, hi = p->count, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (p->pos[mid] < from)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The first position of p from `from` on (backwards: the last at or
+ * before it), or 0 when there is none. */
+static uint64_t
+postings_seek(const mem_postings *p, uint64_t from, bool backwards)
+{
+	size_t i = postings_lower(p, from);
+
+	if (!backwards)
+		return i < p->count ? p->pos[i] : 0;
+	if (i < p->count && p->pos[i] == from)
+		return from;
+	return i > 0 ? p->pos[i - 1] : 0;
+}
+
+/* The list of a tag-only item to walk: the shortest of its tags', since
+ * every match is in each; NULL when a tag was never used (no match). */
+static const mem_postings *
+shortest_tag_list(const cairn__backend *be, const mem_plan_item *item)
+{
+	const mem_postings *best = NULL, *p;
+	size_t i;
+
+	for (i = 0; i < item->ntags; i++) {
+		p = postings_find(&be->tags, item->tags[i].s, item->tags[i].len,
+		                  item->tags[i].hash);
+		if (p == NULL)
+			return NULL;
+		if (best == NULL || p->count < best->count)
+			best = p;
+	}
+	return best;
+}
+
+/*
+ * Where to look for an item's candidates.  Every match is in each of
+ * its tags' lists and in the union of its types' lists, so either will
+ * do; the smaller holds fewer non-matching candidates to skip.  Returns
+ * false when the item can match nothing (one of its tags was never
+ * used); else *tag_list is the tag list to walk, or NULL to walk the
+ * types' lists.
+ */
+static bool
+item_source(const cairn__backend *be, const mem_plan_item *item,
+            const mem_postings **tag_list)
+{
+	const mem_postings *p;
+	size_t i, total = 0;
+
+	*tag_list = NULL;
+	if (item->ntags > 0) {
+		*tag_list = shortest_tag_list(be, item);
+		if (*tag_list == NULL)
+			return false;
+	}
+	if (item->ntypes == 0 || *tag_list == NULL)
+		return true;
+	for (i = 0; i < item->ntypes; i++) {
+		p = postings_find(&be->types, item->types[i].s,
+		                  item->types[i].len, item->types[i].hash);
+		if (p != NULL)
+			total += p->count;
+	}
+	if (total < (*tag_list)->count)
+		*tag_list = NULL;
+	return true;
+}
+
+/* ---- Query plans ---- */
+
+static size_t
+align_up(size_t n, size_t align)
+{
+	return (n + align - 1) / align * align;
+}
+
+/* Copy n names into the plan: hashed keys, the pointer array the copied
+ * query uses, and the strings; the cursors move past what was used. */
+static void
+plan_names(const cairn__backend *be, const char *const *names, size_t n,
+           mem_key **keys, const char ***ptrs, char **text)
+{
+	size_t i, len;
+
+	for (i = 0; i < n; i++) {
+		len = strlen(names[i]);
+		memcpy(*text, names[i], len + 1);
+		(*keys)[i].s = *text;
+		(*keys)[i].len = len;
+		(*keys)[i].hash = hash_stream(be->seed, *text, len);
+		(*ptrs)[i] = *text;
+		*text += len + 1;
+	}
+	*keys += n;
+	*ptrs += n;
+}
+
+/*
+ * Prepare a query (validated by the core) for the indexes, in one block:
+ * the plan, its keys, its items, the copied query's items, their name
+ * pointers, and the strings.  Names are hashed here, outside the lock.
+ */
+static cairn_status
+plan_new(const cairn__backend *be, const cairn_query *q, mem_plan **out)
+{
+	size_t i, nkeys = 0, text = 0, off_keys, off_items, off_qitems;
+	size_t off_ptrs, off_text;
+	mem_plan_item *items;
+	cairn_query_item *qitems;
+	const char **ptrs;
+	mem_key *keys;
+	mem_plan *plan;
+	char *p;
+
+	for (i = 0; i < q->nitems; i++) {
+		const cairn_query_item *it = &q->items[i];
+		size_t k;
+
+		nkeys += it->ntypes + it->ntags;
+		for (k = 0; k < it->ntypes; k++)
+			text += strlen(it->types[k]) + 1;
+		for (k = 0; k < it->ntags; k++)
+			text += strlen(it->tags[k]) + 1;
+	}
+	/* The caller's arrays hold nkeys pointers and the text, so these
+	 * sums are far from overflowing; the bound keeps it obvious. */
+	if (nkeys > SIZE_MAX / 4 / sizeof(mem_key) || text > SIZE_MAX / 4)
+		return cairn__error(CAIRN_NOMEM, 0,
+		                    "memory store: query too large");
+	off_keys = align_up(sizeof(*plan), _Alignof(mem_key));
+	off_items = align_up(off_keys + nkeys * sizeof(*keys),
+	                     _Alignof(mem_plan_item));
+	off_qitems = align_up(off_items + q->nitems * sizeof(*items),
+	                      _Alignof(cairn_query_item));
+	off_ptrs = align_up(off_qitems + q->nitems * sizeof(*qitems),
+	                    _Alignof(const char *));
+	off_text = off_ptrs + nkeys * sizeof(*ptrs);
+	plan = malloc(off_text + text);
+	if (plan == NULL)
+		return cairn__error(CAIRN_NOMEM, 0,
+		                    "memory store: out of memory");
+	keys = (mem_key *)(void *)((char *)plan + off_keys);
+	items = (mem_plan_item *)(void *)((char *)plan + off_items);
+	qitems = (cairn_query_item *)(void *)((char *)plan + off_qitems);
+	ptrs = (const char **)(void *)((char *)plan + off_ptrs);
+	p = (char *)plan + off_text;
+	for (i = 0; i < q->nitems; i++) {
+		const cairn_query_item *it = &q->items[i];
+
+		items[i].types = keys;
+		items[i].ntypes = it->ntypes;
+		qitems[i].types = ptrs;
+		qitems[i].ntypes = it->ntypes;
+		plan_names(be, it->types, it->ntypes, &keys, &ptrs, &p);
+		items[i].tags = keys;
+		items[i].ntags = it->ntags;
+		qitems[i].tags = ptrs;
+		qitems[i].ntags = it->ntags;
+		plan_names(be, it->tags, it->ntags, &keys, &ptrs, &p);
+	}
+	plan->items = items;
+	plan->nitems = q->nitems;
+	plan->query.items = qitems;
+	plan->query.nitems = q->nitems;
+	*out = plan;
+	return CAIRN_OK;
+}
+
+/*
+ * The first position from `from` on (backwards: the last at or before
+ * it) that may match item, by its indexes: a candidate, not yet checked
+ * against the item's other conditions; 0 when there is none.  The lists
+ * are item_source()'s; an item with neither types nor tags matches every
+ * event.
+ */
+static uint64_t
+item_seek(const cairn__backend *be, const mem_plan_item *item, uint64_t from,
+          bool backwards)
+{
+	const mem_postings *p;
+	uint64_t best = 0, c;
+	size_t i;
+
+	if (item->ntypes == 0 && item->ntags == 0) {
+		if (!backwards)
+			return from <= be->head ? from : 0;
+		return from <= be->head ? from : be->head;
+	}
+	if (!item_source(be, item, &p))
+		return 0;
+	if (p != NULL)
+		return postings_seek(p, from, backwards);
+	for (i = 0; i < item->ntypes; i++) {
+		p = postings_find(&be->types, item->types[i].s,
+		                  item->types[i].len, item->types[i].hash);
+		if (p == NULL)
+			continue;
+		c = postings_seek(p, from, backwards);
+		if (c != 0 && (best == 0 || (backwards ? c > best : c < best)))
+			best = c;
+	}
+	return best;
+}
+
+/* The nearest candidate of any item of the plan (see item_seek()). */
+static uint64_t
+plan_seek(const cairn__backend *be, const mem_plan *plan, uint64_t from,
+          bool backwards)
+{
+	uint64_t best = 0, c;
+	size_t i;
+
+	for (i = 0; i < plan->nitems; i++) {
+		c = item_seek(be, &plan->items[i], from, backwards);
+		if (c != 0 && (best == 0 || (backwards ? c > best : c < best)))
+			best = c;
+	}
+	return best;
+}
+
+/* The lowest position in p above after and below limit whose event item
+ * i of plan matches, or 0: one binary search, then a walk. */
+static uint64_t
+list_first_match(const cairn__backend *be, const mem_postings *p,
+                 const mem_plan *plan, size_t i, uint64_t after, uint64_t limit)
+{
+	cairn_query one = {&plan->query.items[i], 1};
+	size_t k;
+
+	for (k = postings_lower(p, after + 1); k < p->count; k++) {
+		if (p->pos[k] >= limit)
+			break;
+		if (cairn_query_match(&one, *log_slot(be, p->pos[k])))
+			return p->pos[k];
+	}
+	return 0;
+}
+
+/*
+ * The condition of an append: fail with the lowest position above
+ * condition_after that the query matches.  Each item walks one tag
+ * list or its types' lists (item_source()), each from a binary search,
+ * and stops at the best match found so far, so the cost is
+ * O(items * types * log n) plus the candidates after `after` in the
+ * lists walked.
+ */
+static cairn_status
+check_condition(cairn__backend *be, cairn__append_req *req,
+                const mem_plan *plan)
+{
+	uint64_t after = req->condition_after, best = UINT64_MAX, c;
+	const cairn_event *ev;
+	const mem_postings *p;
+	size_t i, t;
+
+	if (plan == NULL || after >= be->head)
+		return CAIRN_OK;
+	for (i = 0; i < plan->nitems && best > after + 1; i++) {
+		const mem_plan_item *item = &plan->items[i];
+
+		if (item->ntypes == 0 && item->ntags == 0) {
+			best = after + 1;
+			break;
+		}
+		if (!item_source(be, item, &p))
+			continue;
+		if (p != NULL) {
+			c = list_first_match(be, p, plan, i, after, best);
+			if (c != 0)
+				best = c;
+			continue;
+		}
+		for (t = 0; t < item->ntypes; t++) {
+			p = postings_find(&be->types, item->types[t].s,
+			                  item->types[t].len,
+			                  item->types[t].hash);
+			c = p ? list_first_match(be, p, plan, i, after, best)
+			      : 0;
+			if (c != 0)
+				best = c;
+		}
+	}
+	if (best == UINT64_MAX)
+		return CAIRN_OK;
+	ev = *log_slot(be, best);
+	return cairn__condition_failed(req, best, ev->stream, ev->stream_len);
+}
+
 /* ---- Appends ---- */
 
 static cairn_status
@@ -607,10 +1117,12 @@ check_ids_free(cairn__backend *be, cairn__append_req *req)
  * looks, so a failed build frees them and leaves nothing behind.
  */
 static cairn_status
-append_locked(cairn__backend *be, cairn__append_req *req, mem_prep *prep)
+append_locked(cairn__backend *be, cairn__append_req *req, mem_prep *prep,
+              mem_postings **lists)
 {
 	uint64_t pos = be->head, first = be->head + 1;
 	size_t wi, k, nnew = 0, built = 0, nevents = 0, ev_bytes = 0;
+	size_t nlists = 0, linked = 0;
 	int64_t now;
 
 	for (wi = 0; wi < req->nwrites; wi++) {
@@ -637,6 +1149,10 @@ append_locked(cairn__backend *be, cairn__append_req *req, mem_prep *prep)
 	for (wi = 0; wi < req->nwrites; wi++) {
 		const cairn__write *w = &req->writes[wi];
 
+		/* A write without events only checks its expected version:
+		 * it creates and changes nothing. */
+		if (w->nevents == 0)
+			continue;
 		if (prep[wi].s == NULL) {
 			prep[wi].s = stream_new(be, w->stream, w->stream_len,
 			                        prep[wi].hash);
@@ -647,10 +1163,16 @@ append_locked(cairn__backend *be, cairn__append_req *req, mem_prep *prep)
 		if (!positions_reserve(be, prep[wi].s, w->nevents))
 			goto nomem;
 	}
+	if (!index_reserve(be, req, lists, &nlists))
+		goto nomem;
 	now = cairn__now_ns();
 	for (wi = 0; wi < req->nwrites; wi++) {
 		const cairn__write *w = &req->writes[wi];
-		uint64_t base = prep[wi].s->version;
+		uint64_t base;
+
+		if (w->nevents == 0)
+			continue;
+		base = prep[wi].s->version;
 
 		for (k = 0; k < w->nevents; k++) {
 			cairn_event *ev = event_new(w, k, base + k + 1, ++pos,
@@ -668,11 +1190,14 @@ append_locked(cairn__backend *be, cairn__append_req *req, mem_prep *prep)
 		const cairn__write *w = &req->writes[wi];
 		mem_stream *s = prep[wi].s;
 
+		if (w->nevents == 0)
+			continue;
 		for (k = 0; k < w->nevents; k++) {
 			cairn_event *ev = *log_slot(be, ++pos);
 
 			s->positions[s->version++] = pos;
 			ids_insert(be, ev);
+			index_link(lists, &linked, ev);
 		}
 		s->last_position = pos;
 		s->updated_ns = now;
@@ -688,13 +1213,14 @@ append_locked(cairn__backend *be, cairn__append_req *req, mem_prep *prep)
 	be->head = pos;
 	be->bytes += ev_bytes;
 
-	req->result->first_position = first;
-	req->result->last_position = pos;
-	req->result->version = prep[0].s->version;
+	req->result->first_position = nevents ? first : 0;
+	req->result->last_position = nevents ? pos : 0;
+	req->result->version = prep[0].s ? prep[0].s->version : 0;
 	req->result->idempotent = 0;
 	return req->status = CAIRN_OK;
 
 nomem:
+	index_abort(lists, nlists);
 	for (k = 0; k < built; k++) {
 		cairn_event **slot = log_slot(be, be->head + 1 + k);
 
@@ -716,22 +1242,37 @@ nomem:
 }
 
 /*
- * Append a request atomically.  Stream hashes are computed before the
- * lock is taken, to keep the exclusive section to the work that needs
- * it.
+ * Append a request atomically.  Stream hashes and the condition's plan
+ * are made before the lock is taken, to keep the exclusive section to
+ * the work that needs it.  Under the lock, the order is the contract's:
+ * idempotency (a repeat succeeds whatever the condition), then the
+ * condition, then expected versions.
  */
 static cairn_status
 mem_append(cairn__backend *be, cairn__append_req *req)
 {
 	mem_prep stack[MEM_PREP_STACK], *prep = stack;
+	mem_postings *lists_stack[MEM_LISTS_STACK], **lists = lists_stack;
+	size_t wi, nkeys = index_keys(req);
+	mem_plan *plan = NULL;
 	cairn_status rc;
-	size_t wi;
 
-	if (req->nwrites > MEM_PREP_STACK) {
+	if (req->condition) {
+		rc = plan_new(be, req->condition, &plan);
+		if (rc != CAIRN_OK)
+			return cairn__req_error(req, rc, 0, "%s",
+			                        cairn_last_error());
+	}
+	if (req->nwrites > MEM_PREP_STACK)
 		prep = calloc(req->nwrites, sizeof(*prep));
-		if (prep == NULL)
-			return cairn__req_error(req, CAIRN_NOMEM, 0,
-			                        "memory store: out of memory");
+	if (nkeys > MEM_LISTS_STACK)
+		lists = nkeys > SIZE_MAX / sizeof(*lists)
+		                ? NULL
+		                : malloc(nkeys * sizeof(*lists));
+	if (prep == NULL || lists == NULL) {
+		rc = cairn__req_error(req, CAIRN_NOMEM, 0,
+		                      "memory store: out of memory");
+		goto done;
 	}
 	for (wi = 0; wi < req->nwrites; wi++)
 		prep[wi].hash = hash_stream(be->seed, req->writes[wi].stream,
@@ -739,23 +1280,38 @@ mem_append(cairn__backend *be, cairn__append_req *req)
 
 	pthread_rwlock_wrlock(&be->lock);
 	rc = cairn__idempotency_check(req, id_lookup, be);
-	if (rc == CAIRN_DONE)
-		rc = append_locked(be, req, prep);
+	if (rc == CAIRN_DONE) {
+		rc = check_condition(be, req, plan);
+		if (rc == CAIRN_OK)
+			rc = append_locked(be, req, prep, lists);
+	}
 	pthread_rwlock_unlock(&be->lock);
 
+done:
+	free(plan);
 	if (prep != stack)
 		free(prep);
+	if (lists != lists_stack)
+		free(lists);
 	return req->status = rc;
 }
 
 /* ---- Reading a stream ---- */
 
+/*
+ * Both readers answer cairn_iter_head() with seen_head: the head when
+ * the read began, and for a forward read the head at the moment it
+ * returned DONE, when (under the lock) every event up to that head had
+ * been examined.  A backward read never looks past the head it started
+ * at, so that one stays.
+ */
 typedef struct mem_stream_reader {
 	cairn__iter base;
 	cairn__backend *be;
 	mem_stream *s; /* NULL until the stream exists */
 	uint64_t hash;
 	uint64_t next; /* version to yield next; 0 = none (back) */
+	uint64_t seen_head;
 	bool backwards;
 	size_t id_len;
 	char id[];
@@ -783,9 +1339,18 @@ stream_reader_next(cairn__iter *base, const cairn_event **ev)
 		else
 			r->next++;
 		rc = CAIRN_ROW;
+	} else if (!r->backwards) {
+		r->seen_head = be->head;
 	}
 	pthread_rwlock_unlock(&be->lock);
 	return rc;
+}
+
+static cairn_status
+stream_reader_head(cairn__iter *base, uint64_t *position)
+{
+	*position = ((const mem_stream_reader *)base)->seen_head;
+	return CAIRN_OK;
 }
 
 static void
@@ -797,6 +1362,7 @@ reader_free(cairn__iter *it)
 static const cairn__iter_ops stream_reader_ops = {
         stream_reader_next,
         reader_free,
+        stream_reader_head,
 };
 
 /* A backwards read starts from the end as it is when the read begins. */
@@ -819,6 +1385,7 @@ mem_read_stream(cairn__backend *be, const char *stream, size_t stream_len,
 	r->id[stream_len] = '\0';
 
 	pthread_rwlock_rdlock(&be->lock);
+	r->seen_head = be->head;
 	r->s = streams_find(be, stream, stream_len, r->hash);
 	if (!r->backwards)
 		r->next = from ? from : 1;
@@ -835,12 +1402,52 @@ mem_read_stream(cairn__backend *be, const char *stream, size_t stream_len,
 
 /* ---- Reading $all ---- */
 
+/* A read with a query, or a types filter, walks the indexes (plan);
+ * the core still filters what it yields. */
 typedef struct mem_log_reader {
 	cairn__iter base;
 	cairn__backend *be;
 	uint64_t next; /* position to yield next; 0 = none (back) */
+	uint64_t seen_head;
 	bool backwards;
+	mem_plan *plan; /* NULL: every position */
 } mem_log_reader;
+
+/*
+ * The next event of a planned read, under the read lock: the nearest
+ * candidate the indexes give, checked against the query.  Candidates
+ * that fail the check (a tag-only item walks one tag's list) are
+ * skipped here rather than handed to the core, but after a run of
+ * MEM_SCAN_BATCH of them the lock is dropped for a moment so that a
+ * long run cannot hold writers off.  Positions, not pointers, carry the
+ * walk across that gap.
+ */
+static cairn_status
+plan_next(mem_log_reader *r, const cairn_event **ev)
+{
+	cairn__backend *be = r->be;
+	const cairn_event *cand;
+	size_t skipped = 0;
+	uint64_t c;
+
+	for (;;) {
+		if (r->next == 0 || (!r->backwards && r->next > be->head))
+			return CAIRN_DONE;
+		c = plan_seek(be, r->plan, r->next, r->backwards);
+		if (c == 0)
+			return CAIRN_DONE;
+		cand = *log_slot(be, c);
+		r->next = r->backwards ? c - 1 : c + 1;
+		if (cairn_query_match(&r->plan->query, cand)) {
+			*ev = cand;
+			return CAIRN_ROW;
+		}
+		if (++skipped % MEM_SCAN_BATCH == 0) {
+			pthread_rwlock_unlock(&be->lock);
+			pthread_rwlock_rdlock(&be->lock);
+		}
+	}
+}
 
 static cairn_status
 log_reader_next(cairn__iter *base, const cairn_event **ev)
@@ -850,7 +1457,9 @@ log_reader_next(cairn__iter *base, const cairn_event **ev)
 	cairn_status rc = CAIRN_DONE;
 
 	pthread_rwlock_rdlock(&be->lock);
-	if (r->next >= 1 && r->next <= be->head) {
+	if (r->plan) {
+		rc = plan_next(r, ev);
+	} else if (r->next >= 1 && r->next <= be->head) {
 		*ev = *log_slot(be, r->next);
 		if (r->backwards)
 			r->next--;
@@ -858,34 +1467,79 @@ log_reader_next(cairn__iter *base, const cairn_event **ev)
 			r->next++;
 		rc = CAIRN_ROW;
 	}
+	if (rc == CAIRN_DONE && !r->backwards)
+		r->seen_head = be->head;
 	pthread_rwlock_unlock(&be->lock);
 	return rc;
 }
 
+static cairn_status
+log_reader_head(cairn__iter *base, uint64_t *position)
+{
+	*position = ((const mem_log_reader *)base)->seen_head;
+	return CAIRN_OK;
+}
+
+static void
+log_reader_free(cairn__iter *base)
+{
+	mem_log_reader *r = (mem_log_reader *)base;
+
+	free(r->plan);
+	free(r);
+}
+
 static const cairn__iter_ops log_reader_ops = {
         log_reader_next,
-        reader_free,
+        log_reader_free,
+        log_reader_head,
 };
+
+/* The plan of a read: its query's, else one item of its types, else
+ * none (every position is a candidate). */
+static cairn_status
+read_plan(const cairn__backend *be, const cairn_read_opts *opts, mem_plan **out)
+{
+	cairn_query_item item = {NULL, 0, NULL, 0};
+	cairn_query q = {&item, 1};
+
+	*out = NULL;
+	if (opts == NULL)
+		return CAIRN_OK;
+	if (opts->query)
+		return plan_new(be, opts->query, out);
+	if (opts->ntypes == 0)
+		return CAIRN_OK;
+	item.types = opts->types;
+	item.ntypes = opts->ntypes;
+	return plan_new(be, &q, out);
+}
 
 static cairn_status
 mem_read_all(cairn__backend *be, const cairn_read_opts *opts, cairn__iter **out)
 {
 	mem_log_reader *r = malloc(sizeof(*r));
 	uint64_t from = opts ? opts->from : 0;
+	cairn_status rc;
 
 	if (r == NULL)
 		return cairn__error(CAIRN_NOMEM, 0,
 		                    "memory store: out of memory");
+	rc = read_plan(be, opts, &r->plan);
+	if (rc != CAIRN_OK) {
+		free(r);
+		return rc;
+	}
 	r->base.ops = &log_reader_ops;
 	r->be = be;
 	r->backwards = opts && opts->backwards;
-	if (!r->backwards) {
+	pthread_rwlock_rdlock(&be->lock);
+	r->seen_head = be->head;
+	if (!r->backwards)
 		r->next = from ? from : 1;
-	} else {
-		pthread_rwlock_rdlock(&be->lock);
+	else
 		r->next = from == 0 || from > be->head ? be->head : from;
-		pthread_rwlock_unlock(&be->lock);
-	}
+	pthread_rwlock_unlock(&be->lock);
 	*out = &r->base;
 	return CAIRN_OK;
 }
@@ -925,6 +1579,146 @@ mem_stats(cairn__backend *be, cairn_stats *stats)
 	stats->bytes = be->bytes;
 	pthread_rwlock_unlock(&be->lock);
 	return CAIRN_OK;
+}
+
+/* ---- Snapshots ---- */
+
+static uint64_t
+snapshot_hash(const cairn__backend *be, const char *stream, size_t stream_len,
+              const char *schema, size_t schema_len)
+{
+	return hash_stream(hash_stream(be->seed, stream, stream_len), schema,
+	                   schema_len);
+}
+
+static mem_snapshot *
+snapshots_find(const cairn__backend *be, const char *stream, size_t stream_len,
+               const char *schema, size_t schema_len, uint64_t hash)
+{
+	const mem_table *t = &be->snapshots;
+	size_t mask, i;
+
+	if (t->cap == 0)
+		return NULL;
+	mask = t->cap - 1;
+	for (i = hash & mask; t->slots[i].obj; i = (i + 1) & mask) {
+		mem_snapshot *sn = t->slots[i].obj;
+
+		if (t->slots[i].hash == hash && sn->stream_len == stream_len &&
+		    sn->schema_len == schema_len &&
+		    memcmp(sn->key, stream, stream_len) == 0 &&
+		    memcmp(sn->key + stream_len + 1, schema, schema_len) == 0)
+			return sn;
+	}
+	return NULL;
+}
+
+/* A blob of len bytes (at least one, so that an empty state is still a
+ * non-NULL block the caller frees). */
+static void *
+blob_copy(const void *src, size_t len)
+{
+	void *b = malloc(len ? len : 1);
+
+	if (b && len)
+		memcpy(b, src, len);
+	return b;
+}
+
+/*
+ * Keep the newest snapshot per (stream, schema): one at a lower version
+ * than the kept one is dropped (successfully: a slower writer's older
+ * snapshot is no news), an equal or higher one replaces it.  Copies are
+ * made outside the lock.
+ */
+static cairn_status
+mem_snapshot_put(cairn__backend *be, const char *stream, size_t stream_len,
+                 uint64_t version, const char *schema, const void *blob,
+                 size_t len)
+{
+	size_t schema_len = strlen(schema);
+	uint64_t hash =
+	        snapshot_hash(be, stream, stream_len, schema, schema_len);
+	mem_snapshot *sn, *fresh;
+	void *copy = blob_copy(blob, len), *old = NULL;
+
+	fresh = malloc(sizeof(*fresh) + stream_len + schema_len + 2);
+	if (copy == NULL || fresh == NULL) {
+		free(copy);
+		free(fresh);
+		return cairn__error(CAIRN_NOMEM, 0,
+		                    "memory store: out of memory");
+	}
+	pthread_rwlock_wrlock(&be->lock);
+	sn = snapshots_find(be, stream, stream_len, schema, schema_len, hash);
+	if (sn != NULL) {
+		if (version >= sn->version) {
+			old = sn->blob;
+			be->bytes += len;
+			be->bytes -= sn->len;
+			sn->blob = copy;
+			sn->len = len;
+			sn->version = version;
+		} else {
+			old = copy;
+		}
+		copy = NULL;
+	} else if (table_reserve(be, &be->snapshots, 1)) {
+		fresh->hash = hash;
+		fresh->version = version;
+		fresh->blob = copy;
+		fresh->len = len;
+		fresh->stream_len = stream_len;
+		fresh->schema_len = schema_len;
+		memcpy(fresh->key, stream, stream_len);
+		fresh->key[stream_len] = '\0';
+		memcpy(fresh->key + stream_len + 1, schema, schema_len + 1);
+		table_place(be->snapshots.slots, be->snapshots.cap, hash,
+		            fresh);
+		be->snapshots.count++;
+		be->bytes += sizeof(*fresh) + stream_len + schema_len + 2 + len;
+		fresh = NULL;
+		copy = NULL;
+	}
+	pthread_rwlock_unlock(&be->lock);
+	free(old);
+	if (copy != NULL) {
+		free(copy);
+		free(fresh);
+		return cairn__error(CAIRN_NOMEM, 0,
+		                    "memory store: out of memory");
+	}
+	free(fresh);
+	return CAIRN_OK;
+}
+
+static cairn_status
+mem_snapshot_get(cairn__backend *be, const char *stream, size_t stream_len,
+                 const char *schema, uint64_t *version, void **blob,
+                 size_t *len)
+{
+	size_t schema_len = strlen(schema);
+	uint64_t hash =
+	        snapshot_hash(be, stream, stream_len, schema, schema_len);
+	const mem_snapshot *sn;
+	cairn_status rc = CAIRN_OK;
+
+	pthread_rwlock_rdlock(&be->lock);
+	sn = snapshots_find(be, stream, stream_len, schema, schema_len, hash);
+	if (sn == NULL) {
+		rc = cairn__error(CAIRN_NOT_FOUND, 0,
+		                  "stream '%.*s' has no snapshot under schema "
+		                  "'%s'",
+		                  (int)stream_len, stream, schema);
+	} else if ((*blob = blob_copy(sn->blob, sn->len)) == NULL) {
+		rc = cairn__error(CAIRN_NOMEM, 0,
+		                  "memory store: out of memory");
+	} else {
+		*version = sn->version;
+		*len = sn->len;
+	}
+	pthread_rwlock_unlock(&be->lock);
+	return rc;
 }
 
 /* ---- Listing streams ---- */
@@ -1221,6 +2015,113 @@ verify_streams(cairn__backend *be, mem_checks *v)
 		        listed, hashed, be->streams.count);
 }
 
+/* Whether ev carries tag. */
+static bool
+event_has_tag(const cairn_event *ev, const char *tag, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < ev->ntags; i++)
+		if (strlen(ev->tags[i]) == len &&
+		    memcmp(ev->tags[i], tag, len) == 0)
+			return true;
+	return false;
+}
+
+/* The tags of ev, each counted once. */
+static uint64_t
+distinct_tags(const cairn_event *ev)
+{
+	uint64_t n = 0;
+	size_t i, j;
+
+	for (i = 0; i < ev->ntags; i++) {
+		for (j = 0; j < i; j++)
+			if (strcmp(ev->tags[i], ev->tags[j]) == 0)
+				break;
+		n += j == i;
+	}
+	return n;
+}
+
+/*
+ * One index (types when of_types, else tags): every list is strictly
+ * increasing within the log, names only events with its key, and holds
+ * no reservation; together they hold want entries, which with the first
+ * check means that every event is in each list it belongs to.
+ */
+static void
+verify_index(cairn__backend *be, mem_checks *v, const mem_table *t,
+             bool of_types, uint64_t want)
+{
+	const char *what = of_types ? "type" : "tag";
+	uint64_t total = 0;
+	size_t i, k;
+
+	for (i = 0; i < t->cap; i++) {
+		const mem_postings *p = t->slots[i].obj;
+
+		if (p == NULL)
+			continue;
+		if (t->slots[i].hash !=
+		    hash_stream(be->seed, p->key, p->key_len))
+			problem(v, "the %s index holds a wrong hash for '%s'",
+			        what, p->key);
+		if (p->pending != 0)
+			problem(v,
+			        "the %s index list of '%s' holds a reservation "
+			        "outside an append",
+			        what, p->key);
+		total += p->count;
+		for (k = 0; k < p->count; k++) {
+			uint64_t pos = p->pos[k];
+			const cairn_event *ev;
+
+			if (pos < 1 || pos > be->head ||
+			    (k > 0 && pos <= p->pos[k - 1])) {
+				problem(v,
+				        "the %s index list of '%s' is out of "
+				        "order or past the head at position "
+				        "%llu",
+				        what, p->key, (unsigned long long)pos);
+				continue;
+			}
+			ev = *log_slot(be, pos);
+			if (ev == NULL)
+				continue;
+			if (of_types ? strcmp(ev->type, p->key) != 0
+			             : !event_has_tag(ev, p->key, p->key_len))
+				problem(v,
+				        "the %s index lists position %llu "
+				        "under "
+				        "'%s', which that event lacks",
+				        what, (unsigned long long)pos, p->key);
+		}
+	}
+	if (total != want)
+		problem(v,
+		        "the %s index holds %llu entries where the events "
+		        "call for %llu",
+		        what, (unsigned long long)total,
+		        (unsigned long long)want);
+}
+
+/* Both DCB indexes against the log. */
+static void
+verify_indexes(cairn__backend *be, mem_checks *v)
+{
+	uint64_t p, tags = 0;
+
+	for (p = 1; p <= be->head; p++) {
+		const cairn_event *ev = *log_slot(be, p);
+
+		if (ev != NULL)
+			tags += distinct_tags(ev);
+	}
+	verify_index(be, v, &be->types, true, be->head);
+	verify_index(be, v, &be->tags, false, tags);
+}
+
 /* Checks the engine's own structures, under the read lock so that they
  * are seen as of one moment.  Sets *problems to the number found. */
 static cairn_status
@@ -1233,6 +2134,7 @@ mem_verify(cairn__backend *be, cairn_verify_fn fn, void *ctx,
 	verify_log(be, &v);
 	verify_ids(be, &v);
 	verify_streams(be, &v);
+	verify_indexes(be, &v);
 	pthread_rwlock_unlock(&be->lock);
 	*problems = v.problems;
 	return CAIRN_OK;
@@ -1300,6 +2202,38 @@ mem_open(const char *path, const cairn_options *opts, cairn__backend **out)
 }
 
 static void
+postings_table_free(mem_table *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->cap; i++) {
+		mem_postings *p = t->slots[i].obj;
+
+		if (p != NULL) {
+			free(p->pos);
+			free(p);
+		}
+	}
+	free(t->slots);
+}
+
+static void
+snapshots_table_free(mem_table *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->cap; i++) {
+		mem_snapshot *sn = t->slots[i].obj;
+
+		if (sn != NULL) {
+			free(sn->blob);
+			free(sn);
+		}
+	}
+	free(t->slots);
+}
+
+static void
 mem_close(cairn__backend *be)
 {
 	mem_stream *s, *next;
@@ -1319,6 +2253,9 @@ mem_close(cairn__backend *be)
 		stream_free(s);
 	}
 	free(be->streams.slots);
+	postings_table_free(&be->types);
+	postings_table_free(&be->tags);
+	snapshots_table_free(&be->snapshots);
 	pthread_rwlock_destroy(&be->lock);
 	free(be);
 }
@@ -1336,4 +2273,7 @@ const cairn__backend_ops cairn__memory_backend = {
         mem_list_streams,
         mem_stats,
         mem_verify,
+        mem_snapshot_put,
+        mem_snapshot_get,
+        NULL,
 };

@@ -231,6 +231,29 @@ check_unique_ids(const cairn__write *ws, size_t nwrites, size_t nevents)
 	return rc;
 }
 
+/* One append is one engine transaction and one log record: its payload
+ * is bounded as a whole, not only event by event. */
+static cairn_status
+check_total_bytes(const cairn__write *ws, size_t nwrites, size_t *total)
+{
+	size_t wi, i, bytes = 0, one;
+
+	for (wi = 0; wi < nwrites; wi++)
+		for (i = 0; i < ws[wi].nevents; i++) {
+			one = ws[wi].events[i].data_len +
+			      ws[wi].events[i].metadata_len;
+			if (one > CAIRN_APPEND_BYTES_MAX - bytes)
+				return cairn__error(
+				        CAIRN_TOO_LARGE, 0,
+				        "an append may carry at most %zu bytes "
+				        "of data and metadata in all",
+				        (size_t)CAIRN_APPEND_BYTES_MAX);
+			bytes += one;
+		}
+	*total = bytes;
+	return CAIRN_OK;
+}
+
 /* Two writes to one stream in one call would need two expected versions
  * for one stream: refused. */
 static cairn_status
@@ -259,8 +282,8 @@ check_distinct_streams(const cairn__write *ws, size_t nwrites)
  */
 static cairn_status
 prepare_writes(cairn_store *st, const cairn_write *in, size_t nwrites,
-               cairn__write *ws, cairn_uuid *ids, size_t *nevents_out,
-               size_t *given_out)
+               bool checks_allowed, cairn__write *ws, cairn_uuid *ids,
+               size_t *nevents_out, size_t *given_out)
 {
 	size_t wi, i, k = 0, given = 0, nevents = 0;
 	cairn_status rc;
@@ -284,7 +307,10 @@ prepare_writes(cairn_store *st, const cairn_write *in, size_t nwrites,
 		rc = check_expected(w->expected, wi);
 		if (rc != CAIRN_OK)
 			return rc;
-		if (w->events == NULL || w->nevents == 0)
+		/* A write without events checks its stream's version and
+		 * writes nothing: only the executor makes such writes. */
+		if ((w->nevents == 0 && !checks_allowed) ||
+		    (w->events == NULL && w->nevents > 0))
 			return cairn__error(CAIRN_INVALID, 0,
 			                    "write %zu to '%s' has no events",
 			                    wi, w->stream);
@@ -340,9 +366,18 @@ prepare_writes(cairn_store *st, const cairn_write *in, size_t nwrites,
 #define STACK_IDS 64
 #define STACK_WRITES 16
 
+/*
+ * The one append path behind cairn_append(), cairn_append_multi() and
+ * cairn_append_if(): every check at the edge, ids, then the engine.  A
+ * condition (NULL: none) is validated after the writes, so that a bad
+ * write is reported alike with or without one, and handed to the engine,
+ * which checks it inside its commit.
+ */
 cairn_status
-cairn_append_multi(cairn_store *st, const cairn_write *writes, size_t nwrites,
-                   cairn_append_result *result)
+cairn__append_request(cairn_store *st, const cairn_write *writes,
+                      size_t nwrites, bool checks_allowed,
+                      const cairn_query *condition, uint64_t condition_after,
+                      cairn_append_result *result)
 {
 	cairn__write ws_stack[STACK_WRITES], *ws = ws_stack;
 	cairn_uuid ids_stack[STACK_IDS], *ids = ids_stack;
@@ -380,17 +415,23 @@ cairn_append_multi(cairn_store *st, const cairn_write *writes, size_t nwrites,
 		goto done;
 	}
 	memset(&req, 0, sizeof(req));
-	rc = prepare_writes(st, writes, nwrites, ws, ids, &req.nevents,
-	                    &req.ids_given);
+	rc = prepare_writes(st, writes, nwrites, checks_allowed, ws, ids,
+	                    &req.nevents, &req.ids_given);
+	if (rc == CAIRN_OK)
+		rc = check_total_bytes(ws, nwrites, &req.nbytes);
 	if (rc == CAIRN_OK)
 		rc = check_distinct_streams(ws, nwrites);
 	if (rc == CAIRN_OK)
 		rc = check_unique_ids(ws, nwrites, req.nevents);
+	if (rc == CAIRN_OK && condition != NULL)
+		rc = cairn__validate_query(condition);
 	if (rc != CAIRN_OK)
 		goto done;
 	req.writes = ws;
 	req.nwrites = nwrites;
 	req.result = result;
+	req.condition = condition;
+	req.condition_after = condition_after;
 	rc = st->ops->append(st->be, &req);
 	/* Group commit may have run the request in another thread: bring
 	 * its sentence to this one. */
@@ -406,6 +447,14 @@ done:
 	if (ids != ids_stack)
 		free(ids);
 	return rc;
+}
+
+cairn_status
+cairn_append_multi(cairn_store *st, const cairn_write *writes, size_t nwrites,
+                   cairn_append_result *result)
+{
+	return cairn__append_request(st, writes, nwrites, false, NULL, 0,
+	                             result);
 }
 
 cairn_status

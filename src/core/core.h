@@ -23,6 +23,30 @@ cairn_status cairn__validate_name(const char *name, size_t max,
 cairn_status cairn__validate_event(const cairn_new_event *ev, size_t index,
                                    size_t max_event_size);
 
+/* A store handle around an engine instance already open (decorators);
+ * opts may be NULL for the defaults. */
+cairn_status cairn__store_new(const cairn__backend_ops *ops, cairn__backend *be,
+                              const cairn_options *opts, cairn_store **out);
+
+/* The append path shared by cairn_append_multi() (condition NULL),
+ * cairn_append_if() and the executor: validates everything, then calls
+ * the engine.  checks_allowed admits writes without events, which only
+ * check their stream's expected version. */
+cairn_status cairn__append_request(cairn_store *st, const cairn_write *writes,
+                                   size_t nwrites, bool checks_allowed,
+                                   const cairn_query *condition,
+                                   uint64_t condition_after,
+                                   cairn_append_result *result);
+
+/* Check a DCB query at the edge: CAIRN_OK; CAIRN_INVALID (NULL query,
+ * over CAIRN_QUERY_ITEMS_MAX items, a NULL array with a count);
+ * CAIRN_INVALID_TYPE; CAIRN_INVALID_TAG.  Records a message. */
+cairn_status cairn__validate_query(const cairn_query *query);
+
+/* A deep copy of a validated query in one heap block: free it with
+ * free().  CAIRN_OK or CAIRN_NOMEM. */
+cairn_status cairn__query_copy(const cairn_query *query, cairn_query **out);
+
 /* n fresh version 4 UUIDs from one draw of system randomness. */
 cairn_status cairn__uuid_generate_many(cairn_uuid *ids, size_t n);
 

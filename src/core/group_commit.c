@@ -25,6 +25,7 @@
  * latency stay modest under heavy load. */
 #define GROUP_MAX_REQUESTS 1024
 #define GROUP_MAX_EVENTS 65536
+#define GROUP_MAX_BYTES ((size_t)64 << 20)
 /* How long a leader waits for the writers of the last batch to come back:
  * a fraction of one disk sync. */
 #define GROUP_GATHER_NS 150000
@@ -52,6 +53,7 @@ cairn__group_init(cairn__group *g, cairn__batch_fn fn, void *ctx)
 	g->ctx = ctx;
 	g->max_batch_requests = GROUP_MAX_REQUESTS;
 	g->max_batch_events = GROUP_MAX_EVENTS;
+	g->max_batch_bytes = GROUP_MAX_BYTES;
 	return CAIRN_OK;
 }
 
@@ -69,12 +71,14 @@ cairn__group_destroy(cairn__group *g)
 static size_t
 take_batch(cairn__group *g, cairn__append_req **batch, size_t cap)
 {
-	size_t n = 0, events = 0;
+	size_t n = 0, events = 0, bytes = 0;
 
 	while (g->head && n < cap && n < g->max_batch_requests) {
-		if (n > 0 && events + g->head->nevents > g->max_batch_events)
+		if (n > 0 && (events + g->head->nevents > g->max_batch_events ||
+		              bytes + g->head->nbytes > g->max_batch_bytes))
 			break;
 		events += g->head->nevents;
+		bytes += g->head->nbytes;
 		batch[n++] = g->head;
 		g->head = g->head->next_in_queue;
 		g->queued--;

@@ -3,9 +3,10 @@
  * metadata reads.
  *
  * The engine yields events in order; the core wraps its iterator with
- * what every engine shares: the $all filters, the limit, and a terminal
- * status that sticks, so that after DONE or an error every later call
- * answers the same and the engine is never asked again.
+ * what every engine shares: the $all filters (types, prefix, DCB query),
+ * the limit, a terminal status that sticks, so that after DONE or an
+ * error every later call answers the same and the engine is never asked
+ * again, and the head the read saw (cairn_iter_head()).
  */
 #include "core.h"
 
@@ -23,7 +24,13 @@ struct cairn_iter {
 	size_t ntypes;
 	char *prefix;
 	size_t prefix_len;
-	cairn_read_opts opts; /* with types/prefix pointing at copies */
+	cairn_query *query;   /* one block: cairn__query_copy() */
+	cairn_read_opts opts; /* with types/prefix/query pointing at copies */
+	/* cairn_iter_head()'s answer once the read ended (the engine's
+	 * iterator is released then) */
+	uint64_t end_head;
+	uint64_t last_position;
+	bool limited; /* DONE came from the limit, not from the engine */
 };
 
 struct cairn_stream_iter {
@@ -38,6 +45,8 @@ cairn__filter_match(const cairn_read_opts *opts, const cairn_event *ev)
 
 	if (opts->prefix && opts->prefix[0] &&
 	    strncmp(ev->stream, opts->prefix, strlen(opts->prefix)) != 0)
+		return false;
+	if (opts->query && !cairn_query_match(opts->query, ev))
 		return false;
 	if (opts->ntypes == 0)
 		return true;
@@ -58,6 +67,7 @@ iter_destroy(cairn_iter *it)
 		free(it->types[i]);
 	free(it->types);
 	free(it->prefix);
+	free(it->query);
 	free(it);
 }
 
@@ -98,10 +108,18 @@ copy_filters(cairn_iter *it, const cairn_read_opts *opts)
 		if (it->prefix == NULL)
 			return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	}
+	if (opts->query) {
+		rc = cairn__validate_query(opts->query);
+		if (rc == CAIRN_OK)
+			rc = cairn__query_copy(opts->query, &it->query);
+		if (rc != CAIRN_OK)
+			return rc;
+	}
 	it->opts.types = (const char *const *)it->types;
 	it->opts.ntypes = it->ntypes;
 	it->opts.prefix = it->prefix;
-	it->filtered = it->ntypes > 0 || it->prefix != NULL;
+	it->opts.query = it->query;
+	it->filtered = it->ntypes > 0 || it->prefix != NULL || it->query;
 	return CAIRN_OK;
 }
 
@@ -121,6 +139,7 @@ iter_new(const cairn_read_opts *opts, bool with_filters, cairn_iter **out)
 	it->opts.types = NULL;
 	it->opts.ntypes = 0;
 	it->opts.prefix = NULL;
+	it->opts.query = NULL;
 	it->remaining = opts->limit ? opts->limit : UINT64_MAX;
 	it->terminal = CAIRN_ROW;
 	if (with_filters) {
@@ -186,6 +205,23 @@ cairn_read_all(cairn_store *st, const cairn_read_opts *opts, cairn_iter **out)
 	return CAIRN_OK;
 }
 
+static cairn_status iter_head_now(const cairn_iter *it, uint64_t *position);
+
+/*
+ * The read is over (DONE, its limit, or an error): note the head it saw
+ * and let go of the engine's iterator at once, so that an iterator the
+ * caller has not freed yet pins no snapshot and holds up no map growth.
+ */
+static cairn_status
+iter_end(cairn_iter *it, cairn_status terminal)
+{
+	if (iter_head_now(it, &it->end_head) != CAIRN_OK)
+		it->end_head = it->last_position;
+	it->impl->ops->free(it->impl);
+	it->impl = NULL;
+	return it->terminal = terminal;
+}
+
 cairn_status
 cairn_iter_next(cairn_iter *it, const cairn_event **event)
 {
@@ -200,22 +236,61 @@ cairn_iter_next(cairn_iter *it, const cairn_event **event)
 			cairn__error(it->terminal, 0, "%s", it->last_error);
 		return it->terminal;
 	}
-	if (it->remaining == 0)
-		return it->terminal = CAIRN_DONE;
+	if (it->remaining == 0) {
+		it->limited = true;
+		return iter_end(it, CAIRN_DONE);
+	}
 	for (;;) {
 		rc = it->impl->ops->next(it->impl, &ev);
 		if (rc != CAIRN_ROW) {
 			if (rc != CAIRN_DONE)
 				snprintf(it->last_error, sizeof(it->last_error),
 				         "%s", cairn_last_error());
-			return it->terminal = rc;
+			return iter_end(it, rc);
 		}
 		if (!it->filtered || cairn__filter_match(&it->opts, ev))
 			break;
 	}
 	it->remaining--;
+	if (ev->position > it->last_position)
+		it->last_position = ev->position;
 	*event = ev;
 	return CAIRN_ROW;
+}
+
+/*
+ * An answer too low only makes a conditional append stricter; one too
+ * high would let it miss an event.  So:
+ *   - a read cut short by its limit answers the newest position it
+ *     yielded.  Forward, every event up to it was examined and the ones
+ *     after were not; backward, nothing between it and the head matched,
+ *     so as `after` it decides exactly as the head would, while a
+ *     decision on "the newest matching event" still holds;
+ *   - an engine that knows the view its read is on answers itself;
+ *   - otherwise the newest position yielded: by DONE every matching event
+ *     of the view was yielded, so a matching event after it is one the
+ *     read did not see, which is what a condition must catch.
+ */
+static cairn_status
+iter_head_now(const cairn_iter *it, uint64_t *position)
+{
+	if (it->limited || it->impl == NULL || it->impl->ops->head == NULL) {
+		*position = it->last_position;
+		return CAIRN_OK;
+	}
+	return it->impl->ops->head(it->impl, position);
+}
+
+cairn_status
+cairn_iter_head(const cairn_iter *it, uint64_t *position)
+{
+	if (it == NULL || position == NULL)
+		return cairn__error(CAIRN_INVALID, 0, "NULL argument");
+	if (it->impl == NULL) {
+		*position = it->end_head;
+		return CAIRN_OK;
+	}
+	return iter_head_now(it, position);
 }
 
 void

@@ -171,6 +171,8 @@ int conf_group_list(void);
 int conf_group_invalid(void);
 int conf_group_concurrency(void);
 int conf_group_persist(void);
+int conf_group_dcb(void);
+int conf_group_snapshot(void);
 int conf_group_big(void);
 
 #endif

@@ -81,6 +81,8 @@ int main(int argc, char **argv)
 	failed += conf_group_invalid();
 	failed += conf_group_persist();
 	failed += conf_group_concurrency();
+	failed += conf_group_dcb();
+	failed += conf_group_snapshot();
 	failed += conf_group_big();
 	printf("conformance: backend %s: %d failed\n", conf_be->name, failed);
 	return failed == 0 ? 0 : 1;
