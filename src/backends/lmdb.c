@@ -101,6 +101,11 @@ struct cairn__backend {
 	uint32_t psize;
 	uint8_t token[16]; /* this instance, as the pin's owner */
 	MDB_txn *pin;      /* read txn on the latest checkpoint */
+	bool checkpointed_in_txn; /* this transaction wrote a checkpoint */
+	bool force_checkpoint;    /* a checkpointed transaction failed */
+	/* An I/O failure that leaves the state unknown (a failed sync, a
+	 * lost map): every later call fails until the store is reopened. */
+	int failed; /* atomic */
 	unsigned batches_since_checkpoint;
 	uint8_t *ckpt_meta; /* 4 * psize: new and current meta copies */
 	char boot_id[WAL_BOOT_ID_LEN + 1];
@@ -146,6 +151,31 @@ lmdb_error(int rc, const char *what)
 {
 	return cairn__error(map_error(rc), rc, "lmdb: %s: %s", what,
 	                    mdb_strerror(rc));
+}
+
+/* Stop the engine after an I/O failure that leaves its state unknown:
+ * every later call fails with CAIRN_IO until the store is reopened (and
+ * recovered). */
+static void
+engine_fail(struct cairn__backend *be)
+{
+	__atomic_store_n(&be->failed, 1, __ATOMIC_RELEASE);
+}
+
+static bool
+engine_failed(struct cairn__backend *be)
+{
+	return __atomic_load_n(&be->failed, __ATOMIC_ACQUIRE) != 0;
+}
+
+static cairn_status
+failed_error(const struct cairn__backend *be)
+{
+	return cairn__error(CAIRN_IO, EIO,
+	                    "lmdb: '%s' hit an I/O failure that leaves its "
+	                    "state unknown; close and reopen the store, which "
+	                    "recovers it",
+	                    be->path);
 }
 
 /* ---- keys and values ---- */
@@ -402,6 +432,10 @@ grow_map(cairn__backend *be, size_t min_size)
 		MDB_envinfo info;
 		mdb_env_info(be->env, &info);
 		be->map_size = info.me_mapsize;
+	} else {
+		/* LMDB unmapped the old map before it failed to map the
+		 * new one: the environment is unusable. */
+		engine_fail(be);
 	}
 	__atomic_store_n(&be->resizing, 0, __ATOMIC_SEQ_CST);
 	pthread_cond_broadcast(&be->gate_cond);
@@ -416,6 +450,8 @@ read_begin(cairn__backend *be, MDB_txn **txn)
 	cairn_status st;
 	int rc;
 
+	if (engine_failed(be))
+		return failed_error(be);
 	for (;;) {
 		gate_enter(be);
 		if (*txn)
@@ -1127,8 +1163,16 @@ checkpoint(cairn__backend *be, MDB_txn *txn, uint64_t lsn, uint64_t start)
 	int rc, fd;
 
 	rc = mdb_env_sync(be->env, 1);
-	if (rc)
+	if (rc) {
+		/* After a failed sync the kernel may have dropped the pages:
+		 * a retry that "succeeds" proves nothing (as PostgreSQL
+		 * learnt).  Stop here. */
+		engine_fail(be);
 		return rc;
+	}
+	/* Slots of readers that died (a crashed process's pin) would stop
+	 * page reuse for good. */
+	mdb_reader_check(be->env, NULL);
 	rc = mdb_env_get_fd(be->env, &fd);
 	if (rc)
 		return rc;
@@ -1166,6 +1210,7 @@ checkpoint(cairn__backend *be, MDB_txn *txn, uint64_t lsn, uint64_t start)
 		mdb_txn_abort(be->pin);
 	be->pin = pin;
 	be->batches_since_checkpoint = 0;
+	be->checkpointed_in_txn = true;
 	return 0;
 }
 
@@ -1183,10 +1228,14 @@ wal_position(cairn__backend *be, MDB_txn *txn, uint64_t *lsn, uint64_t *offset)
 		                      be->wal.data_start);
 	if (rc)
 		return rc;
+	/* A transaction that wrote a checkpoint and then failed left a
+	 * header whose start may not be where the next record goes (after
+	 * a log wrap): checkpoint again from what is committed. */
 	rc = read_meta(txn, be, "wal_owner", owner, sizeof(owner));
 	if (rc == MDB_NOTFOUND ||
 	    (rc == 0 &&
-	     (be->pin == NULL || memcmp(owner, be->token, sizeof(owner)) != 0 ||
+	     (be->pin == NULL || be->force_checkpoint ||
+	      memcmp(owner, be->token, sizeof(owner)) != 0 ||
 	      be->batches_since_checkpoint >= WAL_CHECKPOINT_BATCHES)))
 		rc = checkpoint(be, txn, *lsn, *offset);
 	be->batches_since_checkpoint++;
@@ -1356,9 +1405,12 @@ try_commit(cairn__backend *be, cairn__append_req **reqs, size_t n,
 	size_t i;
 	int rc;
 
+	if (engine_failed(be))
+		return EIO;
 	rc = mdb_txn_begin(be->env, NULL, 0, &txn);
 	if (rc)
 		return rc;
+	be->checkpointed_in_txn = false;
 	bs.now = cairn__now_ns();
 	rc = get_head(txn, be, &bs.next_position);
 	if (rc == 0)
@@ -1394,22 +1446,31 @@ try_commit(cairn__backend *be, cairn__append_req **reqs, size_t n,
 		if (rc == 0)
 			rc = write_meta_u64(txn, be, "wal_offset",
 			                    offset + be->wbuf_len);
+		/* Set before the write: a write that fails half-way must be
+		 * erased too. */
+		logged = rc == 0;
 		if (rc == 0)
 			rc = wal_write_record(&be->wal, offset, lsn + 1,
 			                      be->wbuf, be->wbuf_len,
 			                      be->wal_sync);
-		logged = rc == 0;
 	}
 	if (rc)
 		goto fail;
 	rc = mdb_txn_commit(txn);
-	if (rc && logged)
-		wal_erase_record(&be->wal, offset);
-	return rc;
+	if (rc)
+		goto failed_commit;
+	be->force_checkpoint = false;
+	return 0;
 fail:
 	mdb_txn_abort(txn);
-	if (logged)
-		wal_erase_record(&be->wal, offset);
+failed_commit:
+	if (be->checkpointed_in_txn)
+		be->force_checkpoint = true;
+	/* A record left in the log would be replayed at the next open: a
+	 * failed append must not come back.  If it cannot be erased the
+	 * outcome is unknown, and the engine stops. */
+	if (logged && wal_erase_record(&be->wal, offset) != 0)
+		engine_fail(be);
 	return rc;
 }
 
@@ -1461,6 +1522,13 @@ commit_batch_locked(cairn__backend *be, cairn__append_req **reqs, size_t n)
 		                 "lmdb: the append of %zu events is too large "
 		                 "for one transaction; split it",
 		                 reqs[0]->nevents);
+		return;
+	}
+	if (rc && engine_failed(be)) {
+		failed_error(be);
+		for (i = 0; i < n; i++)
+			cairn__req_error(reqs[i], CAIRN_IO, EIO, "%s",
+			                 cairn_last_error());
 		return;
 	}
 	if (rc)
@@ -2218,16 +2286,63 @@ typedef struct lmdb_stream_iter {
 	cairn_stream_info info;
 } lmdb_stream_iter;
 
+/* The listing is over: let go of its snapshot at once. */
+static cairn_status
+stream_iter_end(lmdb_stream_iter *it)
+{
+	if (it->cur)
+		mdb_cursor_close(it->cur);
+	if (it->txn)
+		read_end(it->be, it->txn);
+	it->cur = NULL;
+	it->txn = NULL;
+	it->left = 0;
+	return CAIRN_DONE;
+}
+
+/* A map growth is waiting: step aside, then go on after the last entry
+ * yielded, in a fresh snapshot. */
+static cairn_status
+stream_iter_step_aside(lmdb_stream_iter *it)
+{
+	cairn_status st;
+	int rc;
+
+	memcpy(it->after, it->info.stream, it->info.stream_len);
+	it->after[it->info.stream_len] = 0;
+	read_reset(it->be, it->txn);
+	st = read_begin(it->be, &it->txn);
+	if (st != CAIRN_OK) {
+		mdb_txn_abort(it->txn);
+		it->txn = NULL;
+		return st;
+	}
+	rc = mdb_cursor_renew(it->txn, it->cur);
+	if (rc)
+		return lmdb_error(rc, "listing streams");
+	it->started = false;
+	return CAIRN_OK;
+}
+
 static cairn_status
 lmdb_stream_iter_next(cairn__stream_iter *base, const cairn_stream_info **out)
 {
 	lmdb_stream_iter *it = (lmdb_stream_iter *)base;
 	stream_meta sm;
+	cairn_status st;
 	MDB_val k, v;
 	int rc;
 
-	if (it->left == 0)
+	if (it->txn == NULL)
 		return CAIRN_DONE;
+	if (it->left == 0)
+		return stream_iter_end(it);
+	if (it->started && it->info.stream &&
+	    __atomic_load_n(&it->be->resizing, __ATOMIC_RELAXED)) {
+		st = stream_iter_step_aside(it);
+		if (st != CAIRN_OK)
+			return st;
+	}
 	if (!it->started) {
 		/* Start at the later of the prefix and just past the cursor;
 		 * keys carry their NUL, so after+NUL sorts right after it. */
@@ -2248,7 +2363,7 @@ lmdb_stream_iter_next(cairn__stream_iter *base, const cairn_stream_info **out)
 	} else
 		rc = mdb_cursor_get(it->cur, &k, &v, MDB_NEXT);
 	if (rc == MDB_NOTFOUND)
-		return it->left = 0, CAIRN_DONE;
+		return stream_iter_end(it);
 	if (rc)
 		return lmdb_error(rc, "listing streams");
 	if (k.mv_size < 2 || v.mv_size != sizeof(sm))
@@ -2256,7 +2371,7 @@ lmdb_stream_iter_next(cairn__stream_iter *base, const cairn_stream_info **out)
 		                    "lmdb: a malformed stream entry");
 	if (k.mv_size - 1 < it->prefix_len ||
 	    memcmp(k.mv_data, it->prefix, it->prefix_len) != 0)
-		return it->left = 0, CAIRN_DONE;
+		return stream_iter_end(it);
 	memcpy(&sm, v.mv_data, sizeof(sm));
 	it->info.stream = k.mv_data;
 	it->info.stream_len = k.mv_size - 1;
@@ -2962,22 +3077,18 @@ fail:
 
 /* Checkpoint the committed state in a write transaction of its own.
  * Returns 0 or an LMDB/errno code. */
+/* Checkpoint in a write transaction of its own, naming lsn and start.
+ * Returns 0 or an LMDB/errno code. */
 static int
-checkpoint_now(cairn__backend *be)
+checkpoint_at(cairn__backend *be, uint64_t lsn, uint64_t start)
 {
-	uint64_t lsn, offset;
 	MDB_txn *txn;
 	int rc;
 
 	rc = mdb_txn_begin(be->env, NULL, 0, &txn);
 	if (rc)
 		return rc;
-	rc = read_meta_u64_or(txn, be, "wal_lsn", &lsn, 0);
-	if (rc == 0)
-		rc = read_meta_u64_or(txn, be, "wal_offset", &offset,
-		                      be->wal.data_start);
-	if (rc == 0)
-		rc = checkpoint(be, txn, lsn, offset);
+	rc = checkpoint(be, txn, lsn, start);
 	if (rc) {
 		mdb_txn_abort(txn);
 		return rc;
@@ -2985,16 +3096,86 @@ checkpoint_now(cairn__backend *be)
 	return mdb_txn_commit(txn);
 }
 
+/* Checkpoint the committed state in a write transaction of its own.
+ * Returns 0 or an LMDB/errno code. */
+static int
+checkpoint_now(cairn__backend *be)
+{
+	uint64_t lsn, offset;
+	MDB_txn *txn;
+	int rc;
+
+	rc = mdb_txn_begin(be->env, NULL, MDB_RDONLY, &txn);
+	if (rc)
+		return rc;
+	rc = read_meta_u64_or(txn, be, "wal_lsn", &lsn, 0);
+	if (rc == 0)
+		rc = read_meta_u64_or(txn, be, "wal_offset", &offset,
+		                      be->wal.data_start);
+	mdb_txn_abort(txn);
+	return rc ? rc : checkpoint_at(be, lsn, offset);
+}
+
+/*
+ * Follow the log's chain from the checkpoint c past the records the LMDB
+ * file already holds: *applied is its log position, *start where the
+ * first record it lacks begins (or where the next one will go).
+ */
+static int
+chain_resume(cairn__backend *be, const wal_checkpoint *c, uint64_t *applied,
+             uint64_t *start)
+{
+	uint64_t lsn, next;
+	MDB_txn *txn;
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	rc = mdb_txn_begin(be->env, NULL, MDB_RDONLY, &txn);
+	if (rc)
+		return rc;
+	rc = read_meta_u64_or(txn, be, "wal_lsn", applied, 0);
+	mdb_txn_abort(txn);
+	if (rc)
+		return rc;
+	lsn = c ? c->lsn : *applied;
+	*start = c ? c->start : be->wal.data_start;
+	while (lsn < *applied) {
+		rc = wal_read_record(&be->wal, *start, lsn + 1, &buf, &len,
+		                     &next);
+		if (rc == ENOENT)
+			break;
+		if (rc)
+			return rc;
+		free(buf);
+		lsn++;
+		*start = next;
+	}
+	return 0;
+}
+
+/*
+ * Recovery, alone with the store: first a checkpoint of the state as it
+ * is (which syncs it and pins it) — nothing may commit while the
+ * header's snapshot has no pin, or the commit could reuse its pages, and
+ * a machine crash before the next checkpoint would restore a damaged
+ * snapshot — then the replay, then a checkpoint of the result.
+ */
 static cairn_status
 recover(cairn__backend *be, const wal_checkpoint *c)
 {
+	wal_checkpoint from;
 	uint64_t replayed;
 	cairn_status st;
 	int rc;
 
 	for (;;) {
-		rc = replay_once(be, c, &replayed);
+		rc = chain_resume(be, c, &from.lsn, &from.start);
 		if (rc == 0)
+			rc = checkpoint_at(be, from.lsn, from.start);
+		if (rc == 0)
+			rc = replay_once(be, &from, &replayed);
+		if (rc == 0 && replayed > 0)
 			rc = checkpoint_now(be);
 		if (rc != MDB_MAP_FULL)
 			break;
@@ -3149,6 +3330,8 @@ env_open(cairn__backend *be, const cairn_options *opts)
 		mdb_env_info(be->env, &info);
 		be->map_size = info.me_mapsize;
 	}
+	/* Reader slots of processes that died would stop page reuse. */
+	mdb_reader_check(be->env, NULL);
 	mdb_env_stat(be->env, &ms);
 	if (be->wal_on && ms.ms_psize != be->psize)
 		return cairn__error(
@@ -3224,6 +3407,17 @@ lmdb_open(const char *path, const cairn_options *opts, cairn__backend **out)
 		if (be->dev == sb.st_dev && be->ino == sb.st_ino)
 			break;
 	if (be) {
+		/* One engine serves both handles: the second must not ask
+		 * for a durability or access the engine does not give. */
+		if (be->read_only != (opts->read_only != 0) ||
+		    be->wal_sync != (opts->durability == CAIRN_DURABLE)) {
+			pthread_mutex_unlock(&registry_mutex);
+			return cairn__error(CAIRN_INVALID, 0,
+			                    "lmdb: '%s' is already open in this "
+			                    "process with other options "
+			                    "(durability or read-only)",
+			                    path);
+		}
 		be->refs++;
 		pthread_mutex_unlock(&registry_mutex);
 		*out = be;
@@ -3276,9 +3470,12 @@ lmdb_close(cairn__backend *be)
 			*pp = be->next;
 			break;
 		}
-	pthread_mutex_unlock(&registry_mutex);
+	/* Freed under the registry lock: an open of the same store in the
+	 * meantime would make a second environment on the same files,
+	 * which LMDB forbids within a process. */
 	cairn__group_destroy(&be->group);
 	backend_free(be);
+	pthread_mutex_unlock(&registry_mutex);
 }
 
 const cairn__backend_ops cairn__lmdb_backend = {
