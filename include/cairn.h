@@ -8,10 +8,15 @@
  * Restrictions and caveats (read these first)
  * -------------------------------------------
  * - A cairn_store handle is thread-safe: any number of threads may append
- *   and read through one handle at once.  Open one handle per store per
- *   process; opening the same LMDB store twice in one process is refused
- *   by LMDB's own rules and reported as CAIRN_INVALID_URI... see
- *   cairn_open().
+ *   and read through one handle at once.  Opening the same lmdb store
+ *   twice in one process is allowed: both handles share one engine (LMDB
+ *   forbids two environments on one file in a process), so the second
+ *   open must ask for the same durability and read-only mode, or it fails
+ *   with CAIRN_INVALID.  Several processes may open one lmdb store at
+ *   once.
+ * - An append that returned no answer (the process died during it) may or
+ *   may not be committed when the store is next opened; one that returned
+ *   CAIRN_OK is there, and one that returned an error is not.
  * - A cairn_iter (and cairn_stream_iter) is used by one thread at a time.
  *   It may move between threads, but never be used by two at once.
  * - An event handed out by an iterator is *borrowed*: it is valid until the
@@ -191,8 +196,10 @@ CAIRN_API void cairn_options_init(cairn_options *opts);
  * Returns CAIRN_OK; CAIRN_INVALID (out or uri NULL, bad options);
  * CAIRN_INVALID_URI (no scheme, unknown scheme, empty or overlong path);
  * CAIRN_IO (the engine could not open the path: see cairn_last_error());
+ * CAIRN_NOT_FOUND (read-only open of a store that does not exist);
  * CAIRN_CORRUPT (the files are not a cairn store of a known format);
- * CAIRN_NOMEM.  Thread-safe. */
+ * CAIRN_UNSUPPORTED (an lmdb store made with another page size);
+ * CAIRN_NOMEM.  lmdb caps max_event_size at 1 GiB.  Thread-safe. */
 CAIRN_API cairn_status cairn_open(const char *uri, const cairn_options *opts,
                                   cairn_store **out);
 
@@ -419,8 +426,10 @@ CAIRN_API cairn_status cairn_read_all(cairn_store *store,
 /* Advance.  Returns CAIRN_ROW with *event set (borrowed until the next
  * call or cairn_iter_free()); CAIRN_DONE at the end (and on every later
  * call); CAIRN_INVALID (NULL argument); CAIRN_CORRUPT (a stored record
- * failed its checks: the iterator stops there, nothing is skipped
- * silently); CAIRN_IO; CAIRN_NOMEM.  After an error every later call
+ * is malformed: the iterator stops there, nothing is skipped silently;
+ * record checksums are checked by cairn_verify(), not on every read);
+ * CAIRN_IO; CAIRN_NOMEM.  Once a read is over (DONE or an error) it holds
+ * no snapshot of the store, even before cairn_iter_free().  After an error every later call
  * returns the same error. */
 CAIRN_API cairn_status cairn_iter_next(cairn_iter *it,
                                        const cairn_event **event);
@@ -432,7 +441,9 @@ CAIRN_API void cairn_iter_free(cairn_iter *it);
  * cairn_iter_next() returned CAIRN_DONE, every event up to this position
  * was examined: pass it as after_position to cairn_append_if() to append
  * only if nothing the query matches was committed since.  Before DONE it
- * is the head when the read began.  Returns CAIRN_OK or CAIRN_INVALID. */
+ * is the head when the read began.  A read cut short by its limit answers
+ * the newest position it yielded (the events after it were not examined).
+ * Returns CAIRN_OK or CAIRN_INVALID. */
 CAIRN_API cairn_status cairn_iter_head(const cairn_iter *it,
                                        uint64_t *position);
 
@@ -577,7 +588,9 @@ CAIRN_API int cairn_query_match(const cairn_query *query,
  * has a position greater than after (0: that no matching event exists at
  * all).  The condition and the append are one atomic step.  On a failed
  * condition: CAIRN_CONFLICT, nothing written, result->conflict_position
- * and conflict_stream name the first matching event.  An idempotent
+ * and conflict_stream name the first matching event (conflict_index is 0,
+ * conflict_expected CAIRN_ANY, conflict_actual 0: a nonzero
+ * conflict_position tells a failed condition from a version conflict).  An idempotent
  * repeat (the same caller-given event ids, already committed at the same
  * place) succeeds with result->idempotent = 1 instead of failing the
  * condition.  The engines check the condition through indexes of types
@@ -745,6 +758,7 @@ CAIRN_API cairn_status cairn_decision_reject(cairn_decision *d,
 CAIRN_API cairn_status cairn_stream_set_add(cairn_stream_set *set,
                                             const char *stream);
 
+/* reset, apply and handle are required; discover is optional. */
 typedef struct cairn_command {
 	void *ctx;                 /* the command's data and state */
 	const char *const *streams; /* the streams it reads */
@@ -792,7 +806,11 @@ typedef struct cairn_exec_result {
 	char message[512];         /* the rejection's message */
 } cairn_exec_result;
 
-/* Run cmd against store under policy (NULL: the defaults).  Returns
+/* Run cmd against store under policy (NULL: the defaults); result may be
+ * NULL.  A decision with no events succeeds without appending (the
+ * streams read are then not checked).  A failure inside a callback
+ * (cairn_decision_append() refused an event, say) fails the command even
+ * if the callback ignores it: nothing half-decided is written.  Returns
  * CAIRN_OK (written, or nothing to write); CAIRN_REJECTED (handle()
  * rejected: result->message; never retried); CAIRN_RETRIES_EXHAUSTED
  * (conflicts outlasted the policy); CAIRN_INVALID (NULL arguments, a
