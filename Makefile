@@ -36,7 +36,7 @@ test-tsan: deps
 	    -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@cmake --build $(TSAN_BUILD) -j $(JOBS)
 	@cd $(TSAN_BUILD) && CAIRN_TEST_FILTER='*concurrent*' \
-	    ctest --output-on-failure -R 'conformance|unit.group_commit'
+	    ctest --output-on-failure -R 'conformance|unit.group_commit|unit.exec|example'
 
 
 # Each fuzz target for FUZZ_SECONDS with libFuzzer (clang).
