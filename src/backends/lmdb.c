@@ -3357,9 +3357,10 @@ static void
 backend_free(cairn__backend *be)
 {
 	/* A last checkpoint, so that the next open finds nothing to
-	 * replay. */
+	 * replay; not after a failure that left the state unknown (the
+	 * next open recovers from the log instead). */
 	if (be->env) {
-		if (be->wal_on)
+		if (be->wal_on && !engine_failed(be))
 			checkpoint_now(be);
 		if (be->pin)
 			mdb_txn_abort(be->pin);
