@@ -2201,36 +2201,34 @@ mem_open(const char *path, const cairn_options *opts, cairn__backend **out)
 	return CAIRN_OK;
 }
 
+/* Free a table of heap objects, each freed by free_obj. */
 static void
-postings_table_free(mem_table *t)
+table_free_all(mem_table *t, void (*free_obj)(void *obj))
 {
 	size_t i;
 
-	for (i = 0; i < t->cap; i++) {
-		mem_postings *p = t->slots[i].obj;
-
-		if (p != NULL) {
-			free(p->pos);
-			free(p);
-		}
-	}
+	for (i = 0; i < t->cap; i++)
+		if (t->slots[i].obj != NULL)
+			free_obj(t->slots[i].obj);
 	free(t->slots);
 }
 
 static void
-snapshots_table_free(mem_table *t)
+postings_free(void *obj)
 {
-	size_t i;
+	mem_postings *p = obj;
 
-	for (i = 0; i < t->cap; i++) {
-		mem_snapshot *sn = t->slots[i].obj;
+	free(p->pos);
+	free(p);
+}
 
-		if (sn != NULL) {
-			free(sn->blob);
-			free(sn);
-		}
-	}
-	free(t->slots);
+static void
+snapshot_free(void *obj)
+{
+	mem_snapshot *sn = obj;
+
+	free(sn->blob);
+	free(sn);
 }
 
 static void
@@ -2253,9 +2251,9 @@ mem_close(cairn__backend *be)
 		stream_free(s);
 	}
 	free(be->streams.slots);
-	postings_table_free(&be->types);
-	postings_table_free(&be->tags);
-	snapshots_table_free(&be->snapshots);
+	table_free_all(&be->types, postings_free);
+	table_free_all(&be->tags, postings_free);
+	table_free_all(&be->snapshots, snapshot_free);
 	pthread_rwlock_destroy(&be->lock);
 	free(be);
 }
