@@ -632,8 +632,8 @@ CAIRN_API cairn_status cairn_append_if(cairn_store *store,
 
 /* Save state (len bytes, copied) as the snapshot of stream at version
  * under schema, replacing an older one of that schema.  Returns CAIRN_OK;
- * CAIRN_INVALID (NULL arguments, version 0, schema not 1..255 bytes of
- * UTF-8); CAIRN_INVALID_STREAM; CAIRN_TOO_LARGE (over max_event_size);
+ * CAIRN_INVALID (NULL arguments, version 0, a version ahead of the
+ * stream's, schema not 1..255 bytes of UTF-8); CAIRN_INVALID_STREAM; CAIRN_TOO_LARGE (over max_event_size);
  * CAIRN_IO; CAIRN_NOMEM; CAIRN_UNSUPPORTED (the engine keeps none). */
 CAIRN_API cairn_status cairn_snapshot_save(cairn_store *store,
                                            const char *stream,

@@ -215,7 +215,10 @@ static cairn_status iter_head_now(const cairn_iter *it, uint64_t *position);
 static cairn_status
 iter_end(cairn_iter *it, cairn_status terminal)
 {
-	if (iter_head_now(it, &it->end_head) != CAIRN_OK)
+	/* After an error the read did not examine what it was to: only
+	 * what it yielded counts. */
+	if (terminal != CAIRN_DONE ||
+	    iter_head_now(it, &it->end_head) != CAIRN_OK)
 		it->end_head = it->last_position;
 	it->impl->ops->free(it->impl);
 	it->impl = NULL;
@@ -261,11 +264,10 @@ cairn_iter_next(cairn_iter *it, const cairn_event **event)
 /*
  * An answer too low only makes a conditional append stricter; one too
  * high would let it miss an event.  So:
- *   - a read cut short by its limit answers the newest position it
- *     yielded.  Forward, every event up to it was examined and the ones
- *     after were not; backward, nothing between it and the head matched,
- *     so as `after` it decides exactly as the head would, while a
- *     decision on "the newest matching event" still holds;
+ *   - a read cut short by its limit (or a backward read that began below
+ *     the head) answers the newest position it yielded: events after it
+ *     were not all examined, so it is the highest position that is
+ *     safe;
  *   - an engine that knows the view its read is on answers itself;
  *   - otherwise the newest position yielded: by DONE every matching event
  *     of the view was yielded, so a matching event after it is one the
@@ -274,7 +276,13 @@ cairn_iter_next(cairn_iter *it, const cairn_event **event)
 static cairn_status
 iter_head_now(const cairn_iter *it, uint64_t *position)
 {
-	if (it->limited || it->impl == NULL || it->impl->ops->head == NULL) {
+	/* The engine's head stands for "every event up to it was
+	 * examined" only for a read that ran, or is running, from where
+	 * it would end: not one stopped by its limit (also once it yielded
+	 * its last row), nor a backward read that began below the head. */
+	if (it->limited || it->remaining == 0 ||
+	    (it->opts.backwards && it->opts.from != 0) || it->impl == NULL ||
+	    it->impl->ops->head == NULL) {
 		*position = it->last_position;
 		return CAIRN_OK;
 	}

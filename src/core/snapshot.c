@@ -36,6 +36,7 @@ cairn_status
 cairn_snapshot_save(cairn_store *st, const char *stream, uint64_t version,
                     const char *schema, const void *state, size_t len)
 {
+	uint64_t current;
 	size_t stream_len;
 	cairn_status rc;
 
@@ -65,6 +66,19 @@ cairn_snapshot_save(cairn_store *st, const char *stream, uint64_t version,
 		return cairn__error(CAIRN_UNSUPPORTED, 0,
 		                    "the %s backend keeps no snapshots",
 		                    st->ops->scheme);
+	/* A snapshot ahead of its stream describes events that do not
+	 * exist; kept, it would also stop every correct snapshot saved
+	 * after it (the newest version wins).  A stream only grows, so
+	 * refusing what is ahead now is enough. */
+	rc = st->ops->stream_version(st->be, stream, stream_len, &current);
+	if (rc != CAIRN_OK)
+		return rc;
+	if (version > current)
+		return cairn__error(CAIRN_INVALID, 0,
+		                    "a snapshot of stream '%s' at version %llu "
+		                    "is ahead of the stream (version %llu)",
+		                    stream, (unsigned long long)version,
+		                    (unsigned long long)current);
 	rc = st->ops->snapshot_put(st->be, stream, stream_len, version, schema,
 	                           state, len);
 	if (rc == CAIRN_OK)

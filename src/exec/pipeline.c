@@ -602,6 +602,16 @@ cairn__pipeline_appended(cairn__pipeline *p, cairn_status status,
 	}
 	if (status != CAIRN_CONFLICT)
 		return finish(p, status, false);
+	/* Only a stream the command read can have moved under it; a
+	 * conflict elsewhere (an event id the decision reuses from another
+	 * stream) would fail the same way on every attempt. */
+	if (find_entry(p, p->result->append.conflict_stream,
+	               strlen(p->result->append.conflict_stream)) == SIZE_MAX)
+		return finish_with(p, CAIRN_CONFLICT,
+		                   "the command's append conflicts with stream "
+		                   "'%s', which it did not read (an event id "
+		                   "already committed there?): not retried",
+		                   p->result->append.conflict_stream);
 	if (p->attempt > p->policy.max_retries)
 		return finish_with(
 		        p, CAIRN_RETRIES_EXHAUSTED,

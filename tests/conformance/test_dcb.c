@@ -1270,6 +1270,59 @@ test_dcb_concurrent_disjoint(void **state)
 	assert_int_equal(conf_head(fx->st), NTHREADS * DISJOINT_APPENDS);
 }
 
+/* A read that did not examine everything up to the head — backward from
+ * below the head, or stopped by its limit even on its last row — must
+ * not report the head: used as `after`, it would let a condition pass
+ * over a matching event the read never looked at. */
+static void
+test_dcb_iter_head_partial_reads(void **state)
+{
+	conf_fixture *fx = *state;
+	struct qbuf b;
+	const cairn_query *q = qb_one(&b, "Enrolled", "course:c1");
+	cairn_read_opts ro = CAIRN_READ_OPTS_INIT;
+	const cairn_event *e;
+	cairn_append_result res;
+	cairn_iter *it;
+	uint64_t head;
+
+	put(fx->st, "c", "Enrolled", "course:c1"); /* 1: match */
+	put(fx->st, "c", "Noise", "");             /* 2 */
+	put(fx->st, "c", "Enrolled", "course:c1"); /* 3: match */
+	put(fx->st, "c", "Noise", "");             /* 4 */
+
+	/* backward from 2: sees only position 1 */
+	ro.query = q;
+	ro.backwards = 1;
+	ro.from = 2;
+	assert_status(cairn_read_all(fx->st, &ro, &it), CAIRN_OK);
+	assert_status(cairn_iter_next(it, &e), CAIRN_ROW);
+	assert_int_equal(e->position, 1);
+	assert_status(cairn_iter_next(it, &e), CAIRN_DONE);
+	assert_status(cairn_iter_head(it, &head), CAIRN_OK);
+	cairn_iter_free(it);
+	assert_true(head < 3);
+	assert_status(put_if(fx->st, q, head, "e", CAIRN_ANY, "Enrolled",
+	                     "course:c1", &res),
+	              CAIRN_CONFLICT);
+	assert_int_equal(res.conflict_position, 3);
+
+	/* forward with limit 1: one row, then the head at once */
+	ro.backwards = 0;
+	ro.from = 0;
+	ro.limit = 1;
+	assert_status(cairn_read_all(fx->st, &ro, &it), CAIRN_OK);
+	assert_status(cairn_iter_next(it, &e), CAIRN_ROW);
+	assert_int_equal(e->position, 1);
+	assert_status(cairn_iter_head(it, &head), CAIRN_OK);
+	cairn_iter_free(it);
+	assert_int_equal(head, 1);
+	assert_status(put_if(fx->st, q, head, "e", CAIRN_ANY, "Enrolled",
+	                     "course:c1", &res),
+	              CAIRN_CONFLICT);
+	assert_int_equal(res.conflict_position, 3);
+}
+
 static const struct CMUnitTest dcb_tests[] = {
         CONF_TEST(test_dcb_passes_when_nothing_matches_after),
         CONF_TEST(test_dcb_conflict_writes_nothing),
@@ -1284,6 +1337,7 @@ static const struct CMUnitTest dcb_tests[] = {
         CONF_TEST(test_dcb_invalid),
         CONF_TEST(test_dcb_query_reads),
         CONF_TEST(test_dcb_iter_head_as_after),
+        CONF_TEST(test_dcb_iter_head_partial_reads),
         CONF_TEST(test_dcb_concurrent_one_winner),
         CONF_TEST(test_dcb_concurrent_disjoint),
 };
