@@ -537,7 +537,10 @@ sample_family(exposition *x, const char *name, size_t len, const char **suffix)
 
 #define PROBLEM(...)                                                           \
 	do {                                                                   \
-		snprintf(x->problem, sizeof(x->problem), __VA_ARGS__);         \
+		/* a long line is cut, on purpose */                   \
+		if (snprintf(x->problem, sizeof(x->problem), __VA_ARGS__) <   \
+		    0)                                                         \
+			x->problem[0] = 0;                                     \
 		return 0;                                                      \
 	} while (0)
 
