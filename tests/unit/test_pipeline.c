@@ -40,6 +40,9 @@ struct world {
 	/* a stream whose version grows by one on each conflict (so that a
 	 * retry reads something new) */
 	const char *grows;
+	/* when set, conflicts name this stream instead of the first write's
+	 * (an event id already committed elsewhere) */
+	const char *conflict_elsewhere;
 	/* what the driver saw */
 	char reads[MAX_LOG][NAME_MAX_LEN];
 	size_t nreads;
@@ -150,7 +153,8 @@ play_append(struct world *w, cairn__pipeline *p, const cairn__step *s)
 		        (uint64_t)s->writes[0].expected + s->writes[0].nevents;
 	} else if (rc == CAIRN_CONFLICT) {
 		snprintf(res.conflict_stream, sizeof(res.conflict_stream), "%s",
-		         s->writes[0].stream);
+		         w->conflict_elsewhere ? w->conflict_elsewhere
+		                               : s->writes[0].stream);
 		res.conflict_expected = s->writes[0].expected;
 		res.conflict_actual = (uint64_t)s->writes[0].expected + 1;
 		if (w->grows)
@@ -557,6 +561,40 @@ retries_exhausted(void **state)
 	assert_int_equal(w.nsleeps, 2);
 	/* the last conflict is left in the result */
 	assert_string_equal(res.append.conflict_stream, "acct-2");
+	cairn__pipeline_free(p);
+}
+
+/* A conflict on a stream the command never read (an event id it reuses
+ * from elsewhere) cannot go away by re-reading: no retry. */
+static void
+conflict_on_unread_stream_not_retried(void **state)
+{
+	static const char *const streams[] = {"acct-1", "acct-2"};
+	struct world w = {0};
+	struct cmd c = {0};
+	cairn_retry_policy pol = policy_for(&c, 5);
+	cairn_exec_result res;
+	const cairn__step *s;
+	cairn__pipeline *p;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < MAX_LOG; i++)
+		w.outcomes[i] = CAIRN_CONFLICT;
+	w.noutcomes = MAX_LOG;
+	w.conflict_elsewhere = "other-9";
+	c.mode = WRITE;
+	c.writes[0] = "acct-2";
+	c.nwrites = 1;
+	s = run(&w, &c, streams, 2, &pol, &res, &p);
+
+	assert_int_equal(s->status, CAIRN_CONFLICT);
+	assert_non_null(s->message);
+	assert_contains(s->message, "'other-9'");
+	assert_int_equal(res.attempts, 1);
+	assert_int_equal(w.appends, 1);
+	assert_int_equal(c.nretries, 0);
+	assert_int_equal(w.nsleeps, 0);
 	cairn__pipeline_free(p);
 }
 
@@ -1114,6 +1152,7 @@ main(void)
 	        cmocka_unit_test(writes_in_decision_order),
 	        cmocka_unit_test(conflict_then_success),
 	        cmocka_unit_test(retries_exhausted),
+	        cmocka_unit_test(conflict_on_unread_stream_not_retried),
 	        cmocka_unit_test(no_retries_at_all),
 	        cmocka_unit_test(rejection_never_retried),
 	        cmocka_unit_test(nothing_to_write),
