@@ -215,9 +215,6 @@ cairn_status cairn__condition_failed(cairn__append_req *req,
                                      uint64_t position, const char *stream,
                                      size_t stream_len);
 
-/* True when ev passes the $all filters of opts (types, prefix, query). */
-bool cairn__filter_match(const cairn_read_opts *opts, const cairn_event *ev);
-
 /* Wall-clock time in ns since the Unix epoch (UTC). */
 int64_t cairn__now_ns(void);
 

@@ -314,11 +314,7 @@ prepare_writes(cairn_store *st, const cairn_write *in, size_t nwrites,
 			return cairn__error(CAIRN_INVALID, 0,
 			                    "write %zu to '%s' has no events",
 			                    wi, w->stream);
-		if (w->nevents > CAIRN_BATCH_MAX - nevents)
-			return cairn__error(
-			        CAIRN_INVALID, 0,
-			        "an append may carry at most %d events",
-			        CAIRN_BATCH_MAX);
+		/* the total is bounded by cairn__append_request() */
 		nevents += w->nevents;
 		for (i = 0; i < w->nevents; i++) {
 			rc = cairn__validate_event(&w->events[i], i,

@@ -38,13 +38,18 @@ struct cairn_stream_iter {
 	cairn_status terminal;
 };
 
-bool
-cairn__filter_match(const cairn_read_opts *opts, const cairn_event *ev)
+/* True when ev passes the iterator's $all filters: prefix, query, types.
+ * Runs once per event examined, so the prefix length is kept, not
+ * measured again. */
+static bool
+filter_match(const cairn_iter *it, const cairn_event *ev)
 {
+	const cairn_read_opts *opts = &it->opts;
 	size_t i;
 
-	if (opts->prefix && opts->prefix[0] &&
-	    strncmp(ev->stream, opts->prefix, strlen(opts->prefix)) != 0)
+	if (it->prefix_len &&
+	    (ev->stream_len < it->prefix_len ||
+	     memcmp(ev->stream, it->prefix, it->prefix_len) != 0))
 		return false;
 	if (opts->query && !cairn_query_match(opts->query, ev))
 		return false;
@@ -251,7 +256,7 @@ cairn_iter_next(cairn_iter *it, const cairn_event **event)
 				         "%s", cairn_last_error());
 			return iter_end(it, rc);
 		}
-		if (!it->filtered || cairn__filter_match(&it->opts, ev))
+		if (!it->filtered || filter_match(it, ev))
 			break;
 	}
 	it->remaining--;
