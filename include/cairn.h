@@ -270,6 +270,11 @@ typedef struct cairn_event {
 	uint64_t version;  /* 1-based position within its stream */
 	uint64_t position; /* 1-based global position */
 	int64_t time_ns;   /* commit time, ns since the Unix epoch, UTC */
+	/* How many events after this one the same append wrote (they are at
+	 * the next positions); 0 for the last event of its append.  Events
+	 * written before this field existed (lmdb stores of cairn 0.1) read
+	 * as 0: one append per event. */
+	uint32_t commit_rest;
 } cairn_event;
 
 /* ------------------------------------------------------------------------
@@ -605,6 +610,247 @@ CAIRN_API cairn_status cairn_append_if(cairn_store *store,
                                        const cairn_write *writes,
                                        size_t nwrites,
                                        cairn_append_result *result);
+
+/* ------------------------------------------------------------------------
+ * Subscriptions
+ *
+ * A subscription delivers committed events in global order, one committed
+ * append per batch (filtered to the events that match; an append with no
+ * match yields nothing).  It first catches up from storage, then follows
+ * live commits, with no duplicate and no gap at the switch.  Only
+ * committed appends are delivered: an append that failed (conflict,
+ * error) never is.
+ *
+ * A subscription reads from storage, never from an in-memory queue: a
+ * slow consumer holds no lock, delays no append and no other subscriber,
+ * and uses memory bounded by one batch.  A commit in this process wakes
+ * waiting subscribers at once.  A commit made by another process sharing
+ * the store is noticed within 100 ms (lmdb: a counter in a shared memory
+ * map, waited on with a futex; see docs/subscriptions.md).
+ *
+ * A *durable* subscription has a name: its cursor, the position of the
+ * last event its consumer acknowledged, is kept in the store.  The cursor
+ * moves only with cairn_sub_ack(); it is never ahead of what the consumer
+ * acknowledged; a new subscription under the name resumes strictly after
+ * it.  An acknowledgment survives a crash of the process at once; after
+ * a crash of the machine the cursor may be found a little behind (never
+ * ahead), so delivery is at least once.  Use one consumer per name at a
+ * time.
+ *
+ *     cairn_sub_opts so;
+ *     cairn_sub_opts_init(&so);
+ *     so.name = "billing";               // durable; NULL: not stored
+ *     const char *types[] = {"Invoiced", "Paid"};
+ *     so.types = types;
+ *     so.ntypes = 2;
+ *     cairn_sub *sub;
+ *     if (cairn_subscribe(st, &so, &sub) != CAIRN_OK)
+ *         return 1;
+ *     const cairn_event *batch;
+ *     size_t n;
+ *     for (;;) {
+ *         rc = cairn_sub_next(sub, 1000, &batch, &n);
+ *         if (rc == CAIRN_TIMEOUT)
+ *             continue;                  // nothing new for a second
+ *         if (rc != CAIRN_ROW)
+ *             break;                     // CAIRN_CLOSED or an error
+ *         for (size_t i = 0; i < n; i++)
+ *             handle(&batch[i]);
+ *         cairn_sub_ack(sub, batch[n - 1].position);
+ *     }
+ *     cairn_sub_close(sub);
+ *
+ * Threads: a cairn_sub is used by one thread at a time, except
+ * cairn_sub_stop(), which any thread may call at any time.
+ * ------------------------------------------------------------------------ */
+typedef struct cairn_sub cairn_sub;
+
+typedef enum cairn_sub_start {
+	CAIRN_SUB_BEGINNING = 0, /* every event from position 1 */
+	CAIRN_SUB_END = 1,       /* only events committed after subscribing */
+	CAIRN_SUB_AFTER = 2      /* events after position `after` */
+} cairn_sub_start;
+
+#define CAIRN_SUB_NAME_MAX 255 /* bytes of a durable subscription's name */
+#define CAIRN_SUB_OPTS_VERSION 1
+
+typedef struct cairn_sub_opts {
+	unsigned version; /* CAIRN_SUB_OPTS_VERSION (set by _init) */
+	/* Where a subscription without a stored cursor starts.  A durable
+	 * subscription whose cursor exists resumes after it and ignores
+	 * this. */
+	cairn_sub_start start;
+	uint64_t after; /* CAIRN_SUB_AFTER: the last position not wanted */
+	/* Durable name (valid UTF-8, 1..CAIRN_SUB_NAME_MAX bytes, no control
+	 * characters), or NULL for a subscription that stores nothing.  A
+	 * new durable subscription stores its cursor at its start. */
+	const char *name;
+	/* Filters, as in cairn_read_opts: types (any of), stream prefix,
+	 * DCB query.  Copied. */
+	const char *const *types;
+	size_t ntypes;
+	const char *prefix;
+	const struct cairn_query *query;
+	/* At most this many events per batch (0: no limit).  An append with
+	 * more matching events is delivered in consecutive batches; see
+	 * cairn_sub_batch_complete(). */
+	size_t max_batch;
+} cairn_sub_opts;
+
+/* Fill opts with the defaults: from the beginning, not durable, no
+ * filter, no batch limit. */
+CAIRN_API void cairn_sub_opts_init(cairn_sub_opts *opts);
+
+/* Open a subscription.  A durable one reads its cursor (or stores one at
+ * its start).  On success *out owns the subscription; close it with
+ * cairn_sub_close().
+ *
+ * Returns CAIRN_OK; CAIRN_INVALID (NULL argument, unknown opts version,
+ * bad start, malformed name or prefix, bad query); CAIRN_INVALID_TYPE;
+ * CAIRN_INVALID_TAG; CAIRN_UNSUPPORTED (durable, on an engine without
+ * cursors); CAIRN_IO; CAIRN_NOMEM.  Thread-safe. */
+CAIRN_API cairn_status cairn_subscribe(cairn_store *store,
+                                       const cairn_sub_opts *opts,
+                                       cairn_sub **out);
+
+/* The next batch: *batch points to *n (>= 1) events of one append, in
+ * position order, borrowed until the next call on sub or its close.
+ * timeout_ms: how long to wait for a batch when none is ready; 0 = do not
+ * wait, negative = wait until one comes or cairn_sub_stop().
+ *
+ * Returns CAIRN_ROW (a batch); CAIRN_TIMEOUT (none within timeout_ms);
+ * CAIRN_CLOSED (cairn_sub_stop() was called); CAIRN_INVALID; CAIRN_IO;
+ * CAIRN_CORRUPT; CAIRN_NOMEM.  An error leaves the subscription where it
+ * was: the next call tries again from the same place. */
+CAIRN_API cairn_status cairn_sub_next(cairn_sub *sub, int timeout_ms,
+                                      const cairn_event **batch, size_t *n);
+
+/* 1 when the last batch ended its append, 0 when more events of the same
+ * append follow in the next batch (max_batch split it). */
+CAIRN_API int cairn_sub_batch_complete(const cairn_sub *sub);
+
+/* Acknowledge every delivered event up to position: a durable
+ * subscription stores it as its cursor.  A position at or below the
+ * cursor changes nothing.
+ *
+ * Returns CAIRN_OK; CAIRN_INVALID (NULL sub, a position beyond the last
+ * delivered event, a subscription that is not durable); CAIRN_CONFLICT
+ * (the stored cursor was reset or deleted by someone else since this
+ * subscription read it: nothing stored; the subscription goes on from the
+ * new cursor, or CAIRN_NOT_FOUND from cairn_sub_next() when deleted);
+ * CAIRN_IO. */
+CAIRN_API cairn_status cairn_sub_ack(cairn_sub *sub, uint64_t position);
+
+/* The position of the last event delivered (or the start when none was),
+ * and of the stored cursor (0 when not durable). */
+CAIRN_API uint64_t cairn_sub_position(const cairn_sub *sub);
+CAIRN_API uint64_t cairn_sub_acked(const cairn_sub *sub);
+
+/* Make every current and later cairn_sub_next() on sub return
+ * CAIRN_CLOSED.  Safe from any thread, at any time, while sub is open. */
+CAIRN_API void cairn_sub_stop(cairn_sub *sub);
+
+/* Close sub (NULL: nothing).  The stored cursor stays.  Not while another
+ * thread is inside cairn_sub_next() on it: stop it first. */
+CAIRN_API void cairn_sub_close(cairn_sub *sub);
+
+/* A stored durable subscription. */
+typedef struct cairn_sub_info {
+	const char *name; /* NUL-terminated */
+	uint64_t position; /* the cursor: last acknowledged position */
+	int64_t updated_ns; /* when it last moved, ns since the Unix epoch */
+} cairn_sub_info;
+
+/* Return nonzero to stop the listing. */
+typedef int (*cairn_sub_list_fn)(void *ctx, const cairn_sub_info *info);
+
+/* Call fn for every durable subscription, in name order (info is
+ * borrowed for the call).  Returns CAIRN_OK; CAIRN_INVALID;
+ * CAIRN_UNSUPPORTED; CAIRN_IO. */
+CAIRN_API cairn_status cairn_subs_list(cairn_store *store,
+                                       cairn_sub_list_fn fn, void *ctx);
+
+/* Read one durable subscription's cursor.  CAIRN_OK, CAIRN_NOT_FOUND,
+ * CAIRN_INVALID, CAIRN_UNSUPPORTED, CAIRN_IO. */
+CAIRN_API cairn_status cairn_subs_get(cairn_store *store, const char *name,
+                                      cairn_sub_info *info);
+
+/* Set a durable subscription's cursor to position (creating it when
+ * absent): its next consumer starts after position.  A consumer running
+ * meanwhile gets CAIRN_CONFLICT from its next ack and goes on from the
+ * new cursor.  CAIRN_OK, CAIRN_INVALID (bad name; position beyond the
+ * head), CAIRN_UNSUPPORTED, CAIRN_IO. */
+CAIRN_API cairn_status cairn_subs_reset(cairn_store *store, const char *name,
+                                        uint64_t position);
+
+/* Delete a durable subscription.  CAIRN_OK, CAIRN_NOT_FOUND,
+ * CAIRN_INVALID, CAIRN_UNSUPPORTED, CAIRN_IO. */
+CAIRN_API cairn_status cairn_subs_delete(cairn_store *store, const char *name);
+
+/* ------------------------------------------------------------------------
+ * Projections
+ *
+ * A projection runner feeds a durable subscription's batches to a
+ * handler and acknowledges each batch the handler accepted.  A handler
+ * error stops the runner; the cursor stays at the last success, so a
+ * restarted runner gets the failed batch again (at least once).
+ *
+ * Exactly once: a read model that keeps its own position in the same
+ * transaction as its updates sets load_position.  The runner then starts
+ * after the position load_position returns and never acknowledges in
+ * the store; the handler saves batch[n-1].position with its update.  When
+ * the read model lives in the store's own database (sqlite, postgres) it
+ * may keep that position in the store's cursor table, so that `cairn subs
+ * list` shows it; docs/subscriptions.md shows how.
+ * ------------------------------------------------------------------------ */
+typedef struct cairn_projection cairn_projection;
+
+/* Handle one batch (borrowed for the call); CAIRN_OK to go on, anything
+ * else stops the runner, which returns it. */
+typedef cairn_status (*cairn_projection_fn)(void *ctx,
+                                            const cairn_event *batch,
+                                            size_t n);
+
+#define CAIRN_PROJECTION_OPTS_VERSION 1
+
+typedef struct cairn_projection_opts {
+	unsigned version; /* CAIRN_PROJECTION_OPTS_VERSION */
+	/* The subscription: sub.name is required unless load_position is
+	 * set; filters and start as for cairn_subscribe(). */
+	cairn_sub_opts sub;
+	cairn_projection_fn handle;
+	void *ctx;
+	/* Optional exactly-once hook (see above): the read model's own last
+	 * position (0 when it has none). */
+	cairn_status (*load_position)(void *ctx, uint64_t *position);
+} cairn_projection_opts;
+
+CAIRN_API void cairn_projection_opts_init(cairn_projection_opts *opts);
+
+/* Open a runner (subscribing at once).  CAIRN_OK or the statuses of
+ * cairn_subscribe(); CAIRN_INVALID without a handler, or without a name
+ * and without load_position. */
+CAIRN_API cairn_status cairn_projection_open(cairn_store *store,
+                                             const cairn_projection_opts *opts,
+                                             cairn_projection **out);
+
+/* Handle every batch up to the head as it was when the call began, then
+ * return CAIRN_OK.  A handler's error status is returned as is; CAIRN_IO
+ * etc. from the store; CAIRN_CLOSED when stopped. */
+CAIRN_API cairn_status cairn_projection_catch_up(cairn_projection *p);
+
+/* Catch up, then follow live commits until cairn_projection_stop()
+ * (returns CAIRN_OK) or an error (returned). */
+CAIRN_API cairn_status cairn_projection_run(cairn_projection *p);
+
+/* Stop a running catch_up/run from any thread. */
+CAIRN_API void cairn_projection_stop(cairn_projection *p);
+
+/* The position of the last batch the handler accepted. */
+CAIRN_API uint64_t cairn_projection_position(const cairn_projection *p);
+
+/* Free the runner (NULL: nothing); not while it runs. */
+CAIRN_API void cairn_projection_close(cairn_projection *p);
 
 /* ------------------------------------------------------------------------
  * Snapshots and aggregates

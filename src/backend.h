@@ -19,9 +19,12 @@
  *
  * Backends know nothing of the executor, subscriptions or the server.
  * The struct is versioned: fields are only ever added at the end, and a
- * NULL optional operation means CAIRN_UNSUPPORTED.  Later issues add:
- * conditional appends (DCB queries over tags and types), a commit
- * notification hook for live subscriptions, and durable cursors.
+ * NULL optional operation means CAIRN_UNSUPPORTED.  Version 2 added the
+ * commit notifier and durable subscription cursors.
+ *
+ * Every event a backend hands out has commit_rest set: how many events
+ * after it the same append request wrote (subscriptions deliver one
+ * append per batch from it).
  */
 #ifndef CAIRN_BACKEND_H
 #define CAIRN_BACKEND_H
@@ -31,7 +34,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#define CAIRN__BACKEND_OPS_VERSION 1
+#define CAIRN__BACKEND_OPS_VERSION 2
 
 /* An engine's open instance; each backend defines the struct. */
 typedef struct cairn__backend cairn__backend;
@@ -87,6 +90,14 @@ typedef struct cairn__iter_ops {
 	 * cairn_iter_head()); NULL: the core answers with the head it read
 	 * when the read began or the last position the read yielded. */
 	cairn_status (*head)(cairn__iter *it, uint64_t *position);
+	/* Optional: the reader will be idle for a while (a subscription
+	 * handed a batch to its consumer): release whatever the iterator
+	 * holds that could delay writers or pin old data (a read
+	 * transaction); the next call to next goes on after the last event
+	 * yielded, seeing newer commits.  The last event yielded stays
+	 * valid until then only if the engine says so: the core copies it
+	 * before parking. */
+	void (*park)(cairn__iter *it);
 } cairn__iter_ops;
 struct cairn__iter {
 	const cairn__iter_ops *ops;
@@ -154,7 +165,47 @@ typedef struct cairn__backend_ops {
 	                             size_t *len);
 	/* Optional: a command was retried (decorators count it). */
 	void (*note_retry)(cairn__backend *be);
+
+	/* ---- version 2: issue 4 (subscriptions) ---- */
+
+	/* Optional: the engine's commit notifier, bumped (after the data is
+	 * visible to readers) by every commit the engine makes, including
+	 * other processes' commits where the engine can see them.  NULL:
+	 * the core keeps a notifier of its own and bumps it after each
+	 * successful append through the store handle.  Owned by the
+	 * engine. */
+	struct cairn__notify *(*notifier)(cairn__backend *be);
+
+	/* Durable subscription cursors, optional as a group (NULL =
+	 * CAIRN_UNSUPPORTED).  name is validated by the core (1..
+	 * CAIRN_SUB_NAME_MAX bytes of UTF-8, NUL-terminated).
+	 *
+	 * get: CAIRN_OK with info->position and info->updated_ns (info->name
+	 * is set by the core), or CAIRN_NOT_FOUND.
+	 * put: atomically, if the stored position equals expect (or expect
+	 * is CAIRN__CURSOR_ANY, or expect is CAIRN__CURSOR_ABSENT and none
+	 * is stored) store position with the current time and return
+	 * CAIRN_OK; else CAIRN_CONFLICT, storing nothing.  A put is visible
+	 * to every reader once it returns and survives a crash of the
+	 * process; it need not be synced to disk on its own (a cursor found
+	 * behind after a machine crash only repeats deliveries).
+	 * delete: CAIRN_OK or CAIRN_NOT_FOUND.
+	 * list: fn for every cursor in name (byte) order, info borrowed for
+	 * the call, until fn returns nonzero. */
+	cairn_status (*cursor_get)(cairn__backend *be, const char *name,
+	                           size_t name_len, cairn_sub_info *info);
+	cairn_status (*cursor_put)(cairn__backend *be, const char *name,
+	                           size_t name_len, uint64_t expect,
+	                           uint64_t position);
+	cairn_status (*cursor_delete)(cairn__backend *be, const char *name,
+	                              size_t name_len);
+	cairn_status (*cursor_list)(cairn__backend *be, cairn_sub_list_fn fn,
+	                            void *ctx);
 } cairn__backend_ops;
+
+/* cursor_put's expect values besides a position. */
+#define CAIRN__CURSOR_ANY UINT64_MAX
+#define CAIRN__CURSOR_ABSENT (UINT64_MAX - 1)
 
 extern const cairn__backend_ops cairn__memory_backend;
 extern const cairn__backend_ops cairn__lmdb_backend;
@@ -214,6 +265,37 @@ cairn_status cairn__idempotency_check(cairn__append_req *req,
 cairn_status cairn__condition_failed(cairn__append_req *req,
                                      uint64_t position, const char *stream,
                                      size_t stream_len);
+
+/* ---- Commit notifier (src/core/notify.c) ----
+ *
+ * A 32-bit counter that changes after every commit, which readers can
+ * wait on without polling.  Opened on a path, the counter lives in a
+ * small file mapped shared, and a bump in one process wakes waiters in
+ * every process mapping the file (Linux: a futex on the shared page;
+ * elsewhere the waiters poll).  With path NULL it is private to the
+ * process. */
+typedef struct cairn__notify cairn__notify;
+
+/* Open the notifier at path (created when absent unless read_only; NULL:
+ * private).  A read-only open of a missing file, or of one that cannot
+ * be mapped, still succeeds with a notifier whose waiters poll every
+ * CAIRN__NOTIFY_POLL_MS.  CAIRN_OK, CAIRN_IO, CAIRN_NOMEM. */
+cairn_status cairn__notify_open(const char *path, bool read_only,
+                                cairn__notify **out);
+void cairn__notify_close(cairn__notify *n);
+/* The counter now: take it before looking for new data, then wait on it. */
+uint32_t cairn__notify_token(cairn__notify *n);
+/* Change the counter and wake every waiter (call after the commit is
+ * visible). */
+void cairn__notify_bump(cairn__notify *n);
+/* Wait until the counter differs from token or timeout_ms (>= 0) passes:
+ * CAIRN_OK (changed, or woken spuriously: look again) or CAIRN_TIMEOUT. */
+cairn_status cairn__notify_wait(cairn__notify *n, uint32_t token,
+                                int timeout_ms);
+/* 0 when a bump anywhere wakes the waiters; otherwise how often a waiter
+ * must look for itself (ms). */
+int cairn__notify_poll_ms(const cairn__notify *n);
+#define CAIRN__NOTIFY_POLL_MS 50
 
 /* Wall-clock time in ns since the Unix epoch (UTC). */
 int64_t cairn__now_ns(void);
