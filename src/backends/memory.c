@@ -93,6 +93,13 @@ typedef struct mem_table {
 	size_t count;
 } mem_table;
 
+typedef struct mem_cursor {
+	char *name; /* NUL-terminated */
+	size_t name_len;
+	uint64_t position;
+	int64_t updated_ns;
+} mem_cursor;
+
 struct cairn__backend {
 	pthread_rwlock_t lock;
 	uint64_t head; /* newest position; 0 when empty */
@@ -109,6 +116,13 @@ struct cairn__backend {
 
 	mem_stream *skip_head[MEM_SKIP_MAX];
 	int skip_level;
+
+	/* Durable subscription cursors, sorted by name: few, so a sorted
+	 * array under their own lock (never held with the store's). */
+	pthread_mutex_t cursors_lock;
+	mem_cursor *cursors;
+	size_t ncursors;
+	size_t cursors_cap;
 
 	uint64_t seed;  /* of both hashes, fixed at open */
 	uint64_t rng;   /* skip list levels; under the write lock */
@@ -1180,6 +1194,7 @@ append_locked(cairn__backend *be, cairn__append_req *req, mem_prep *prep,
 
 			if (ev == NULL)
 				goto nomem;
+			ev->commit_rest = (uint32_t)(first + nevents - 1 - pos);
 			*log_slot(be, pos) = ev;
 			built++;
 		}
@@ -1363,6 +1378,7 @@ static const cairn__iter_ops stream_reader_ops = {
         stream_reader_next,
         reader_free,
         stream_reader_head,
+        NULL,
 };
 
 /* A backwards read starts from the end as it is when the read begins. */
@@ -1493,6 +1509,7 @@ static const cairn__iter_ops log_reader_ops = {
         log_reader_next,
         log_reader_free,
         log_reader_head,
+        NULL,
 };
 
 /* The plan of a read: its query's, else one item of its types, else
@@ -2184,6 +2201,11 @@ mem_open(const char *path, const cairn_options *opts, cairn__backend **out)
 		return cairn__error(CAIRN_NOMEM, 0,
 		                    "memory store: out of memory");
 	err = lock_init(&be->lock);
+	if (err == 0) {
+		err = pthread_mutex_init(&be->cursors_lock, NULL);
+		if (err != 0)
+			pthread_rwlock_destroy(&be->lock);
+	}
 	if (err != 0) {
 		free(be);
 		return cairn__error(CAIRN_NOMEM, err,
@@ -2199,6 +2221,157 @@ mem_open(const char *path, const cairn_options *opts, cairn__backend **out)
 	be->bytes = sizeof(*be);
 	*out = be;
 	return CAIRN_OK;
+}
+
+/* ---- Durable subscription cursors ---- */
+
+/* The index of name in the sorted array, or where it would go (*found
+ * says which). */
+static size_t
+cursor_find(const cairn__backend *be, const char *name, size_t len,
+            bool *found)
+{
+	size_t lo = 0, hi = be->ncursors;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const mem_cursor *c = &be->cursors[mid];
+		int cmp = id_cmp(c->name, c->name_len, name, len);
+
+		if (cmp == 0) {
+			*found = true;
+			return mid;
+		}
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
+
+static cairn_status
+mem_cursor_get(cairn__backend *be, const char *name, size_t len,
+               cairn_sub_info *info)
+{
+	cairn_status rc = CAIRN_NOT_FOUND;
+	bool found;
+	size_t i;
+
+	pthread_mutex_lock(&be->cursors_lock);
+	i = cursor_find(be, name, len, &found);
+	if (found) {
+		info->position = be->cursors[i].position;
+		info->updated_ns = be->cursors[i].updated_ns;
+		rc = CAIRN_OK;
+	}
+	pthread_mutex_unlock(&be->cursors_lock);
+	return rc;
+}
+
+/* Insert a new cursor at index i (the lock held). */
+static cairn_status
+cursor_insert(cairn__backend *be, size_t i, const char *name, size_t len)
+{
+	mem_cursor *c;
+	char *copy;
+
+	if (be->ncursors == be->cursors_cap) {
+		size_t cap = be->cursors_cap ? be->cursors_cap * 2 : 8;
+
+		c = realloc(be->cursors, cap * sizeof(*c));
+		if (c == NULL)
+			return cairn__error(CAIRN_NOMEM, 0, "out of memory");
+		be->cursors = c;
+		be->cursors_cap = cap;
+	}
+	copy = malloc(len + 1);
+	if (copy == NULL)
+		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
+	memcpy(copy, name, len);
+	copy[len] = '\0';
+	c = &be->cursors[i];
+	memmove(c + 1, c, (be->ncursors - i) * sizeof(*c));
+	c->name = copy;
+	c->name_len = len;
+	be->ncursors++;
+	return CAIRN_OK;
+}
+
+static cairn_status
+mem_cursor_put(cairn__backend *be, const char *name, size_t len,
+               uint64_t expect, uint64_t position)
+{
+	cairn_status rc = CAIRN_OK;
+	bool found;
+	size_t i;
+
+	pthread_mutex_lock(&be->cursors_lock);
+	i = cursor_find(be, name, len, &found);
+	if (expect == CAIRN__CURSOR_ABSENT ? found
+	    : expect != CAIRN__CURSOR_ANY &&
+	              (!found || be->cursors[i].position != expect))
+		rc = CAIRN_CONFLICT;
+	else if (!found)
+		rc = cursor_insert(be, i, name, len);
+	if (rc == CAIRN_OK) {
+		be->cursors[i].position = position;
+		be->cursors[i].updated_ns = cairn__now_ns();
+	}
+	pthread_mutex_unlock(&be->cursors_lock);
+	return rc;
+}
+
+static cairn_status
+mem_cursor_delete(cairn__backend *be, const char *name, size_t len)
+{
+	bool found;
+	size_t i;
+
+	pthread_mutex_lock(&be->cursors_lock);
+	i = cursor_find(be, name, len, &found);
+	if (found) {
+		free(be->cursors[i].name);
+		memmove(&be->cursors[i], &be->cursors[i + 1],
+		        (be->ncursors - i - 1) * sizeof(*be->cursors));
+		be->ncursors--;
+	}
+	pthread_mutex_unlock(&be->cursors_lock);
+	return found ? CAIRN_OK : CAIRN_NOT_FOUND;
+}
+
+/* fn is called with the lock released (a callback may use this store's
+ * cursors), on a copy of one cursor at a time; the walk goes on after
+ * the name it last saw, so cursors added or deleted meanwhile are seen
+ * or not, but none twice. */
+static cairn_status
+mem_cursor_list(cairn__backend *be, cairn_sub_list_fn fn, void *ctx)
+{
+	char name[CAIRN_SUB_NAME_MAX + 1];
+	size_t len = 0;
+	bool first = true, found;
+	cairn_sub_info info;
+
+	for (;;) {
+		size_t i;
+
+		pthread_mutex_lock(&be->cursors_lock);
+		i = first ? 0 : cursor_find(be, name, len, &found) + found;
+		if (i >= be->ncursors) {
+			pthread_mutex_unlock(&be->cursors_lock);
+			return CAIRN_OK;
+		}
+		len = be->cursors[i].name_len;
+		memcpy(name, be->cursors[i].name, len + 1);
+		info.position = be->cursors[i].position;
+		info.updated_ns = be->cursors[i].updated_ns;
+		pthread_mutex_unlock(&be->cursors_lock);
+		first = false;
+		info.name = name;
+		if (fn(ctx, &info))
+			return CAIRN_OK;
+	}
 }
 
 /* Free a table of heap objects, each freed by free_obj. */
@@ -2254,6 +2427,10 @@ mem_close(cairn__backend *be)
 	table_free_all(&be->types, postings_free);
 	table_free_all(&be->tags, postings_free);
 	table_free_all(&be->snapshots, snapshot_free);
+	for (i = 0; i < be->ncursors; i++)
+		free(be->cursors[i].name);
+	free(be->cursors);
+	pthread_mutex_destroy(&be->cursors_lock);
 	pthread_rwlock_destroy(&be->lock);
 	free(be);
 }
@@ -2274,4 +2451,9 @@ const cairn__backend_ops cairn__memory_backend = {
         mem_snapshot_put,
         mem_snapshot_get,
         NULL,
+        NULL, /* notifier: the core's, as every commit goes through it */
+        mem_cursor_get,
+        mem_cursor_put,
+        mem_cursor_delete,
+        mem_cursor_list,
 };

@@ -431,9 +431,11 @@ cairn__append_request(cairn_store *st, const cairn_write *writes,
 	rc = st->ops->append(st->be, &req);
 	/* Group commit may have run the request in another thread: bring
 	 * its sentence to this one. */
-	if (rc == CAIRN_OK)
+	if (rc == CAIRN_OK) {
 		cairn__error_clear();
-	else if (req.message[0])
+		if (st->own_notify && result->last_position)
+			cairn__notify_bump(st->own_notify);
+	} else if (req.message[0])
 		cairn__error(rc, req.native, "%s", req.message);
 	else if (rc == CAIRN_CONFLICT)
 		conflict_message(result);

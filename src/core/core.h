@@ -13,7 +13,25 @@ struct cairn_store {
 	const cairn__backend_ops *ops;
 	cairn__backend *be;
 	cairn_options opts;
+	/* The core's commit notifier, bumped after each append through this
+	 * handle, when the engine has none of its own (ops->notifier NULL). */
+	cairn__notify *own_notify;
 };
+
+/* The notifier a subscription on st waits on: the engine's or the
+ * core's. */
+cairn__notify *cairn__store_notifier(cairn_store *st);
+
+/* Set a durable cursor with compare-and-set (see cursor_put in
+ * backend.h), name validated here.  For decorators and the
+ * subscriptions. */
+cairn_status cairn__cursor_put(cairn_store *st, const char *name,
+                               uint64_t expect, uint64_t position);
+cairn_status cairn__cursor_name(const char *name, size_t *len);
+
+/* Release what an idle iterator holds in its engine (see park in
+ * backend.h); the next cairn_iter_next() goes on where it was. */
+void cairn__iter_park(cairn_iter *it);
 
 void cairn__error_clear(void);
 
@@ -49,6 +67,17 @@ cairn_status cairn__query_copy(const cairn_query *query, cairn_query **out);
 
 /* n fresh version 4 UUIDs from one draw of system randomness. */
 cairn_status cairn__uuid_generate_many(cairn_uuid *ids, size_t n);
+
+/* Copies of events, to keep one past the iterator step that lent it
+ * (src/core/event_copy.c).  cairn__event_copy_size: the bytes a copy
+ * needs besides its cairn_event (tags array, then stream, type, data,
+ * metadata and tag bytes), SIZE_MAX when that overflows.
+ * cairn__event_copy: copy src into *dst, its bytes into buf (that many
+ * bytes, aligned for a pointer).  cairn__event_dup: both in one heap
+ * block, freed with free(); NULL when out of memory. */
+size_t cairn__event_copy_size(const cairn_event *e);
+void cairn__event_copy(cairn_event *dst, const cairn_event *src, void *buf);
+cairn_event *cairn__event_dup(const cairn_event *e);
 
 /* The engine registered for scheme (length len), or NULL. */
 const cairn__backend_ops *cairn__backend_find(const char *scheme, size_t len);

@@ -210,6 +210,13 @@ cairn_read_all(cairn_store *st, const cairn_read_opts *opts, cairn_iter **out)
 	return CAIRN_OK;
 }
 
+void
+cairn__iter_park(cairn_iter *it)
+{
+	if (it->impl && it->impl->ops->park)
+		it->impl->ops->park(it->impl);
+}
+
 static cairn_status iter_head_now(const cairn_iter *it, uint64_t *position);
 
 /*

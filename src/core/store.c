@@ -82,7 +82,7 @@ parse_uri(const char *uri, const cairn__backend_ops **ops, const char **rest)
 	if (*ops == NULL)
 		return cairn__error(CAIRN_INVALID_URI, 0,
 		                    "store URI scheme '%.*s' is not known "
-		                    "(known: memory, lmdb)",
+		                    "(known: memory, lmdb, sqlite)",
 		                    (int)(i > 64 ? 64 : i), uri);
 	*rest = uri + i + 1;
 	if (strlen(*rest) >= PATH_MAX)
@@ -90,6 +90,23 @@ parse_uri(const char *uri, const cairn__backend_ops **ops, const char **rest)
 		                    "store URI is longer than %d bytes",
 		                    PATH_MAX);
 	return CAIRN_OK;
+}
+
+/* Engines without a notifier of their own get the core's, private to
+ * the process: every commit of such an engine goes through this handle
+ * (memory), so nothing else could wake a subscriber anyway. */
+static cairn_status
+store_notifier_init(cairn_store *st)
+{
+	if (st->ops->notifier)
+		return CAIRN_OK;
+	return cairn__notify_open(NULL, false, &st->own_notify);
+}
+
+cairn__notify *
+cairn__store_notifier(cairn_store *st)
+{
+	return st->own_notify ? st->own_notify : st->ops->notifier(st->be);
 }
 
 cairn_status
@@ -119,6 +136,12 @@ cairn_open(const char *uri, const cairn_options *opts, cairn_store **out)
 		return rc;
 	}
 	st->ops = ops;
+	rc = store_notifier_init(st);
+	if (rc != CAIRN_OK) {
+		ops->close(st->be);
+		free(st);
+		return rc;
+	}
 	*out = st;
 	cairn__error_clear();
 	return CAIRN_OK;
@@ -141,6 +164,11 @@ cairn__store_new(const cairn__backend_ops *ops, cairn__backend *be,
 	}
 	st->ops = ops;
 	st->be = be;
+	rc = store_notifier_init(st);
+	if (rc != CAIRN_OK) {
+		free(st);
+		return rc;
+	}
 	*out = st;
 	return CAIRN_OK;
 }
@@ -151,6 +179,7 @@ cairn_close(cairn_store *store)
 	if (store == NULL)
 		return;
 	store->ops->close(store->be);
+	cairn__notify_close(store->own_notify);
 	free(store);
 }
 

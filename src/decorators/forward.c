@@ -205,10 +205,17 @@ fwd_iter_head(cairn__iter *base, uint64_t *position)
 	return cairn_iter_head(((fwd_iter *)base)->inner, position);
 }
 
+static void
+fwd_iter_park(cairn__iter *base)
+{
+	cairn__iter_park(((fwd_iter *)base)->inner);
+}
+
 static const cairn__iter_ops fwd_iter_ops = {
         fwd_iter_next,
         fwd_iter_free,
         fwd_iter_head,
+        fwd_iter_park,
 };
 
 /* Wrap an inner read that opened (or report the one that did not). */
@@ -454,71 +461,6 @@ cairn__forward_snapshot_get(cairn__backend *be, const char *stream,
 	return rc;
 }
 
-/* ---- Event copies ---- */
-
-static size_t
-align_up(size_t n)
-{
-	const size_t a = sizeof(void *);
-
-	return (n + a - 1) / a * a;
-}
-
-/* Add n to *acc; false on overflow. */
-static int
-size_add(size_t *acc, size_t n)
-{
-	if (n > SIZE_MAX - *acc)
-		return 0;
-	*acc += n;
-	return 1;
-}
-
-/* The cairn_event, then its tags array, then the bytes of stream, type,
- * data, metadata and tags. */
-cairn_event *
-cairn__event_dup(const cairn_event *e)
-{
-	size_t size = align_up(sizeof(cairn_event)), i, n;
-	const char **tags;
-	cairn_event *c;
-	char *p;
-	int ok;
-
-	ok = size_add(&size, e->ntags * sizeof(char *)) &&
-	     size_add(&size, e->stream_len + 1) &&
-	     size_add(&size, e->type_len + 1) && size_add(&size, e->data_len) &&
-	     size_add(&size, e->metadata_len);
-	for (i = 0; ok && i < e->ntags; i++)
-		ok = size_add(&size, strlen(e->tags[i]) + 1);
-	if (!ok || (c = malloc(size)) == NULL)
-		return NULL;
-	*c = *e;
-	tags = (const char **)(void *)((char *)c +
-	                               align_up(sizeof(cairn_event)));
-	p = (char *)(tags + e->ntags);
-	memcpy(p, e->stream, e->stream_len);
-	p[e->stream_len] = '\0';
-	c->stream = p;
-	p += e->stream_len + 1;
-	memcpy(p, e->type, e->type_len);
-	p[e->type_len] = '\0';
-	c->type = p;
-	p += e->type_len + 1;
-	c->data = e->data_len ? memcpy(p, e->data, e->data_len) : p;
-	p += e->data_len;
-	c->metadata =
-	        e->metadata_len ? memcpy(p, e->metadata, e->metadata_len) : p;
-	p += e->metadata_len;
-	for (i = 0; i < e->ntags; i++) {
-		n = strlen(e->tags[i]) + 1;
-		tags[i] = memcpy(p, e->tags[i], n);
-		p += n;
-	}
-	c->tags = e->ntags ? tags : NULL;
-	return c;
-}
-
 /* ---- Retries ---- */
 
 void
@@ -531,4 +473,42 @@ cairn__forward_note_retry(cairn__backend *be)
 		fw->hooks->retried(fw);
 	if (inner->ops->note_retry)
 		inner->ops->note_retry(inner->be);
+}
+
+/* ---- Subscriptions ---- */
+
+cairn__notify *
+cairn__forward_notifier(cairn__backend *be)
+{
+	return cairn__store_notifier(fwd(be)->inner);
+}
+
+cairn_status
+cairn__forward_cursor_get(cairn__backend *be, const char *name,
+                          size_t name_len, cairn_sub_info *info)
+{
+	(void)name_len;
+	return cairn_subs_get(fwd(be)->inner, name, info);
+}
+
+cairn_status
+cairn__forward_cursor_put(cairn__backend *be, const char *name,
+                          size_t name_len, uint64_t expect, uint64_t position)
+{
+	(void)name_len;
+	return cairn__cursor_put(fwd(be)->inner, name, expect, position);
+}
+
+cairn_status
+cairn__forward_cursor_delete(cairn__backend *be, const char *name,
+                             size_t name_len)
+{
+	(void)name_len;
+	return cairn_subs_delete(fwd(be)->inner, name);
+}
+
+cairn_status
+cairn__forward_cursor_list(cairn__backend *be, cairn_sub_list_fn fn, void *ctx)
+{
+	return cairn_subs_list(fwd(be)->inner, fn, ctx);
 }

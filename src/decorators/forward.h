@@ -14,10 +14,13 @@
  * What goes through the public API of the inner store is validated a
  * second time there; that costs little and keeps the inner store's
  * guarantees intact whatever it is (an engine or another decorator).
- * Two operations have no public entry point and go to the inner store's
- * ops directly: verify (the core's generic walk of the outer store
- * already reads through the decorator; only the inner engine's own
- * checks are left to forward) and note_retry.
+ * A few operations have no public entry point and go to the inner
+ * store's ops or the core directly: verify (the core's generic walk of
+ * the outer store already reads through the decorator; only the inner
+ * engine's own checks are left to forward), note_retry, the notifier
+ * (the inner store's, so that a subscription on the decorator wakes for
+ * every commit to the inner store), a cursor's compare-and-set and an
+ * iterator's park.
  *
  * Thread safety: the forwarding keeps no state of its own; hooks are
  * called from the thread of the operation and must lock what they share.
@@ -132,6 +135,16 @@ cairn_status cairn__forward_snapshot_get(cairn__backend *be, const char *stream,
                                          uint64_t *version, void **blob,
                                          size_t *len);
 void cairn__forward_note_retry(cairn__backend *be);
+cairn__notify *cairn__forward_notifier(cairn__backend *be);
+cairn_status cairn__forward_cursor_get(cairn__backend *be, const char *name,
+                                       size_t name_len, cairn_sub_info *info);
+cairn_status cairn__forward_cursor_put(cairn__backend *be, const char *name,
+                                       size_t name_len, uint64_t expect,
+                                       uint64_t position);
+cairn_status cairn__forward_cursor_delete(cairn__backend *be, const char *name,
+                                          size_t name_len);
+cairn_status cairn__forward_cursor_list(cairn__backend *be,
+                                        cairn_sub_list_fn fn, void *ctx);
 
 /* The ops table of a decorator named name: every operation forwarded.
  * Each decorator defines its own table, so that its handles are told
@@ -152,12 +165,13 @@ void cairn__forward_note_retry(cairn__backend *be);
 		.snapshot_put = cairn__forward_snapshot_put,                   \
 		.snapshot_get = cairn__forward_snapshot_get,                   \
 		.note_retry = cairn__forward_note_retry,                       \
+		.notifier = cairn__forward_notifier,                           \
+		.cursor_get = cairn__forward_cursor_get,                       \
+		.cursor_put = cairn__forward_cursor_put,                       \
+		.cursor_delete = cairn__forward_cursor_delete,                 \
+		.cursor_list = cairn__forward_cursor_list,                     \
 	}
 
-/* A deep copy of e as one heap block (pointers into itself), to keep an
- * event past the iterator step that lent it.  Free it with free().  NULL
- * when out of memory. */
-cairn_event *cairn__event_dup(const cairn_event *e);
 
 /* Monotonic time in ns, for latencies. */
 uint64_t cairn__forward_clock_ns(void);

@@ -256,6 +256,7 @@ static const cairn__iter_ops record_iter_ops = {
         record_iter_next,
         record_iter_free,
         NULL,
+        NULL,
 };
 
 /* Copy the record under the lock into it (it->n events). */

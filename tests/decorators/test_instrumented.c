@@ -62,7 +62,8 @@ faulty_free(cairn__iter *base)
 	free(it);
 }
 
-static const cairn__iter_ops faulty_iter_ops = {faulty_next, faulty_free, NULL};
+static const cairn__iter_ops faulty_iter_ops = {faulty_next, faulty_free, NULL,
+                                                 NULL};
 
 static cairn_status
 faulty_wrap(cairn_status rc, cairn__iter *inner, cairn__iter **out)
