@@ -190,6 +190,8 @@ int cli_cmd_export(struct cli *cli, int argc, char **argv);
 int cli_cmd_import(struct cli *cli, int argc, char **argv);
 int cli_cmd_verify(struct cli *cli, int argc, char **argv);
 int cli_cmd_bench(struct cli *cli, int argc, char **argv);
+int cli_cmd_tail(struct cli *cli, int argc, char **argv);
+int cli_cmd_subs(struct cli *cli, int argc, char **argv);
 
 /* Options every verb accepts, handled in one place. */
 #define CLI_COMMON_LONGOPTS                                                    \

@@ -25,6 +25,8 @@ static const struct verb verbs[] = {{"append", cli_cmd_append},
                                     {"export", cli_cmd_export},
                                     {"import", cli_cmd_import},
                                     {"verify", cli_cmd_verify},
+                                    {"tail", cli_cmd_tail},
+                                    {"subs", cli_cmd_subs},
                                     {"bench", cli_cmd_bench},
                                     {NULL, NULL}};
 
@@ -41,6 +43,8 @@ static const char main_help[] =
         "  export [FILE]         write every event as NDJSON\n"
         "  import [FILE]         append the events of an export\n"
         "  verify                check every invariant of the store\n"
+        "  tail [-f]             the newest events; -f: follow commits\n"
+        "  subs list|reset|delete  durable subscriptions and their cursors\n"
         "  bench [ARGS]          run the cairn-bench program\n"
         "\n"
         "Options:\n"
