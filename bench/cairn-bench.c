@@ -1,7 +1,7 @@
 /*
  * cairn-bench.c -- cairn's benchmark program.
  *
- *     cairn-bench [--store-dir DIR] [--backend lmdb|memory]
+ *     cairn-bench [--store-dir DIR] [--backend lmdb|memory|sqlite]
  *                 [--only W1,W1c,...] [--big] [--verify]
  *
  * First measures what the disk under DIR allows (the baseline the durable
@@ -17,6 +17,7 @@
  */
 #include "bench.h"
 #include "cairn.h"
+#include "w8.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -26,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #define PAYLOAD_SIZE 256  /* bytes of JSON per event */
 #define PAYLOAD_POOL 1024 /* distinct payloads, built before timing */
@@ -78,17 +80,18 @@ enum workload {
 	WL_W5,
 	WL_W6,
 	WL_W7,
+	WL_W8,
 	WL_COUNT
 };
 static const char *const workload_names[WL_COUNT] = {
-        "DISK", "W1", "W1c", "W2", "W3", "W4", "W5", "W6", "W7"};
+        "DISK", "W1", "W1c", "W2", "W3", "W4", "W5", "W6", "W7", "W8"};
 
 /* V_INFO: a workload without a target, reported for its figures. */
 enum verdict { V_FAIL = 0, V_PASS = 1, V_NA = 2, V_INFO = 3 };
 
 struct bench {
 	char dir[PATH_MAX];
-	const char *backend; /* "lmdb" or "memory" */
+	const char *backend; /* "lmdb", "sqlite" or "memory" */
 	int big;
 	int verify;
 	unsigned only; /* bit (1 << workload) per selected one */
@@ -265,9 +268,27 @@ mib_growth(long kib, char *buf, size_t size)
  * Stores
  * ------------------------------------------------------------------------ */
 
+/*
+ * The URI of a file-backed store at path (a directory of its own, so that
+ * removing path removes the store): lmdb:path, or sqlite:path/events.db
+ * with path created.  Returns 0, or -1 when the directory cannot be made.
+ */
+static int
+store_uri(const struct bench *b, const char *path, char *uri, size_t urisize)
+{
+	if (strcmp(b->backend, "sqlite") != 0) {
+		snprintf(uri, urisize, "%s:%s", b->backend, path);
+		return 0;
+	}
+	if (mkdir(path, 0755) != 0 && errno != EEXIST)
+		return -1;
+	snprintf(uri, urisize, "sqlite:%s/events.db", path);
+	return 0;
+}
+
 /* Open the store of workload `name` with the default (durable) options:
- * for lmdb DIR/name, removed first when fresh; for memory a new empty
- * store.  uri receives what was opened. */
+ * for lmdb and sqlite DIR/name, removed first when fresh; for memory a
+ * new empty store.  uri receives what was opened. */
 static int
 store_open(struct bench *b, const char *w, const char *name, int fresh,
            cairn_store **st, char *uri, size_t urisize)
@@ -284,7 +305,9 @@ store_open(struct bench *b, const char *w, const char *name, int fresh,
 		if (fresh && bench_rm_rf(path) != 0)
 			return error_line(b, w, "cannot remove %s: %s", path,
 			                  strerror(errno));
-		snprintf(uri, urisize, "%s:%s", b->backend, path);
+		if (store_uri(b, path, uri, urisize) != 0)
+			return error_line(b, w, "cannot create %s: %s", path,
+			                  strerror(errno));
 	}
 	cairn_options_init(&opts);
 	rc = cairn_open(uri, &opts, st);
@@ -1667,7 +1690,9 @@ w7_scale(struct bench *b, struct w7_point *pts)
 		if (bench_rm_rf(path) != 0)
 			return error_line(b, "W7", "cannot remove %s: %s", path,
 			                  strerror(errno));
-		snprintf(uri, sizeof(uri), "%s:%s", b->backend, path);
+		if (store_uri(b, path, uri, sizeof(uri)) != 0)
+			return error_line(b, "W7", "cannot create %s: %s", path,
+			                  strerror(errno));
 	}
 	rc = cairn_open(uri, &opts, &st);
 	if (rc != CAIRN_OK)
@@ -1742,15 +1767,16 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: cairn-bench [--store-dir DIR] [--backend lmdb|memory]"
-	        "\n                   [--only W1,W1c,W2,W3,W4,W5,W6,W7,DISK]"
+	        "usage: cairn-bench [--store-dir DIR]"
+	        " [--backend lmdb|memory|sqlite]"
+	        "\n                   [--only W1,W1c,W2,W3,W4,W5,W6,W7,W8,DISK]"
 	        " [--big]"
 	        " [--verify]\n"
 	        "  --store-dir DIR  where stores and disk test files go "
 	        "(default ./bench-data);\n"
 	        "                   each workload uses DIR/wN, removed "
 	        "first; DIR/w2 is kept\n"
-	        "  --backend B      lmdb (default) or memory\n"
+	        "  --backend B      lmdb (default), sqlite or memory\n"
 	        "  --only LIST      run only these (the disk baseline runs "
 	        "with W1 or DISK)\n"
 	        "  --big            also W3 at 10,000,000 events\n"
@@ -1819,9 +1845,14 @@ parse_args(int argc, char **argv, struct bench *b, const char **dir)
 			*dir = v;
 		} else if ((v = option_value(argc, argv, &i, "--backend",
 		                             &missing)) != NULL) {
-			if (strcmp(v, "lmdb") != 0 && strcmp(v, "memory") != 0)
+			if (strcmp(v, "lmdb") == 0)
+				b->backend = "lmdb";
+			else if (strcmp(v, "memory") == 0)
+				b->backend = "memory";
+			else if (strcmp(v, "sqlite") == 0)
+				b->backend = "sqlite";
+			else
 				goto bad;
-			b->backend = strcmp(v, "lmdb") == 0 ? "lmdb" : "memory";
 		} else if ((v = option_value(argc, argv, &i, "--only",
 		                             &missing)) != NULL) {
 			if (parse_only(v, &b->only) != 0)
@@ -1900,6 +1931,14 @@ main(int argc, char **argv)
 		run_w6(&b);
 	if (want(&b, WL_W7))
 		run_w7(&b);
+	if (want(&b, WL_W8)) {
+		int w8 = bench_w8(b.dir, b.backend);
+
+		if (w8 == 2)
+			b.errors = 1;
+		else if (w8 == 1)
+			b.failed = 1;
+	}
 	printf("# total wall time %.1f s\n", bench_now() - t0);
 	return b.errors ? 2 : b.failed ? 1 : 0;
 }

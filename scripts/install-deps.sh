@@ -3,7 +3,7 @@
 # As root it runs apt-get; otherwise it prints the line to run and stops.
 set -e
 PKGS="build-essential cmake pkg-config liblmdb-dev lmdb-utils zlib1g-dev \
-libjansson-dev libcmocka-dev clang libclang-rt-14-dev"
+libjansson-dev libcmocka-dev clang libclang-rt-14-dev libsqlite3-dev sqlite3"
 
 missing=""
 for p in $PKGS; do

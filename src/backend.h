@@ -209,6 +209,7 @@ typedef struct cairn__backend_ops {
 
 extern const cairn__backend_ops cairn__memory_backend;
 extern const cairn__backend_ops cairn__lmdb_backend;
+extern const cairn__backend_ops cairn__sqlite_backend;
 
 /* ---- Shared helpers for backends (src/core/) ---- */
 

@@ -1,7 +1,7 @@
 /*
  * lmdb.c -- the embedded default engine, on LMDB.
  *
- * Layout: eight named databases in one environment.
+ * Layout: nine named databases in one environment.
  *
  *   events        position (u64, native, MDB_INTEGERKEY) -> record
  *   streams       stream id + NUL -> stream_meta
@@ -10,12 +10,19 @@
  *   types         event type -> positions (u64 BE), MDB_DUPSORT
  *   tags          tag -> positions (u64 BE), MDB_DUPSORT
  *   snapshots     stream id + NUL + schema -> version (u64) . blob
+ *   cursors       subscription name -> cursor_value (from the first put)
  *   meta          "format" -> u32, "next_stream" -> u64, the log's state
  *
- * A record holds one event: a fixed header (with a CRC-32 of the rest),
- * then the stream id and type, NUL-terminated, the data, the metadata and
- * the tags, NUL-terminated one after the other.  Readers hand out
- * pointers into the memory map: nothing is copied on the read path.
+ * A record holds one event: a fixed header (with a CRC-32 of the rest,
+ * and the event's commit_rest in its flags), then the stream id and type,
+ * NUL-terminated, the data, the metadata and the tags, NUL-terminated one
+ * after the other.  Readers hand out pointers into the memory map:
+ * nothing is copied on the read path.
+ *
+ * Every commit that makes events visible bumps the commit notifier, a
+ * counter in the file "notify" of the store that every process maps, so
+ * that subscribers anywhere wake at once.  An idle iterator can be
+ * parked: it lets go of its snapshot until its next step.
  *
  * Writers share transactions through the core's group commit: the leader
  * commits every queued request in one write transaction, checking each
@@ -36,6 +43,7 @@
 #include "backend.h"
 #include "lmdb_wal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
@@ -66,6 +74,8 @@
 #define LMDB_MAX_EVENT_SIZE ((size_t)1 << 30)
 /* How long a map resize waits for open reads to step aside. */
 #define RESIZE_WAIT_SECONDS 10
+/* The commit notifier's file in the store directory (notify_attach). */
+#define NOTIFY_FILE "notify"
 
 typedef struct stream_meta {
 	uint64_t num;
@@ -79,7 +89,13 @@ struct cairn__backend {
 	MDB_env *env;
 	MDB_dbi events, streams, stream_index, ids, meta;
 	MDB_dbi types, tags, snapshots;
+	/* Created by the first cursor put (see "durable cursors"); usable
+	 * once has_cursors is set (atomic), never closed after. */
+	MDB_dbi cursors;
+	int has_cursors;
 	cairn__group group;
+	/* the commit notifier, on the file NOTIFY_FILE in the store */
+	cairn__notify *notify;
 	bool read_only;
 	unsigned renew_every;
 	size_t map_size;
@@ -100,13 +116,14 @@ struct cairn__backend {
 	wal_file wal;
 	uint32_t psize;
 	uint8_t token[16]; /* this instance, as the pin's owner */
+	bool marked;       /* holds its liveness mark (wal_mark_alive) */
 	MDB_txn *pin;      /* read txn on the latest checkpoint */
 	bool checkpointed_in_txn; /* this transaction wrote a checkpoint */
 	bool force_checkpoint;    /* a checkpointed transaction failed */
 	/* An I/O failure that leaves the state unknown (a failed sync, a
 	 * lost map): every later call fails until the store is reopened. */
 	int failed; /* atomic */
-	unsigned batches_since_checkpoint;
+	unsigned batches_since_checkpoint; /* write transactions */
 	uint8_t *ckpt_meta; /* 4 * psize: new and current meta copies */
 	char boot_id[WAL_BOOT_ID_LEN + 1];
 	uint8_t *wbuf; /* the batch's log record */
@@ -231,6 +248,16 @@ typedef struct record_header {
  * (random, version 4) are not indexed: only a caller can repeat an id,
  * and indexing random keys would dirty a random page per event. */
 #define RECORD_ID_GIVEN 1u
+/* Bits 8..31 of flags hold the event's commit_rest: how many events its
+ * append request wrote after it.  Programs of cairn 0.1 wrote only
+ * RECORD_ID_GIVEN, so their records read as 0 (one append per event)
+ * and no format change was needed; they ignore the bits in ours.  Bits
+ * 1..7 are reserved and written as 0. */
+#define RECORD_REST_SHIFT 8
+#define RECORD_REST_MAX (UINT32_MAX >> RECORD_REST_SHIFT)
+
+_Static_assert(CAIRN_BATCH_MAX - 1 <= RECORD_REST_MAX,
+               "every append's commit_rest fits the record's flags");
 
 _Static_assert(sizeof(record_header) == RECORD_HEADER_SIZE,
                "record header layout");
@@ -250,7 +277,7 @@ record_size(const cairn__write *w, const cairn_new_event *ev)
 static void
 record_encode(uint8_t *out, size_t size, const cairn__write *w,
               const cairn_new_event *ev, const cairn_uuid *id, uint64_t version,
-              int64_t time_ns)
+              int64_t time_ns, uint32_t commit_rest)
 {
 	record_header h;
 	uint8_t *p = out + RECORD_HEADER_SIZE;
@@ -266,7 +293,8 @@ record_encode(uint8_t *out, size_t size, const cairn__write *w,
 	h.data_len = (uint32_t)ev->data_len;
 	h.meta_len = (uint32_t)ev->metadata_len;
 	h.ntags = (uint16_t)ev->ntags;
-	h.flags = ev->id ? RECORD_ID_GIVEN : 0;
+	h.flags = (ev->id ? RECORD_ID_GIVEN : 0) |
+	          commit_rest << RECORD_REST_SHIFT;
 	memcpy(p, w->stream, w->stream_len);
 	p += w->stream_len;
 	*p++ = 0;
@@ -340,6 +368,7 @@ record_decode(const MDB_val *v, uint64_t pos, cairn_event *ev,
 	ev->version = h.version;
 	ev->position = pos;
 	ev->time_ns = h.time_ns;
+	ev->commit_rest = h.flags >> RECORD_REST_SHIFT;
 	return CAIRN_OK;
 corrupt:
 	return cairn__error(CAIRN_CORRUPT, 0,
@@ -578,11 +607,14 @@ lookup_id(void *ctx, const cairn_uuid *id, cairn__id_location *loc)
 	return CAIRN_OK;
 }
 
-/* Per-batch state of the writer: the next position and stream number. */
+/* Per-batch state of the writer: the next position and stream number,
+ * and how many events the request being applied has still to write
+ * (each event's commit_rest is the count after it). */
 typedef struct batch_state {
 	uint64_t next_position;
 	uint64_t next_stream;
 	int64_t now;
+	size_t rest;
 } batch_state;
 
 static int
@@ -753,12 +785,14 @@ write_events(MDB_txn *txn, cairn__backend *be, const cairn__write *w,
 	for (i = 0; i < w->nevents; i++) {
 		pos = bs->next_position++;
 		sm->version++;
+		assert(bs->rest > 0 && bs->rest - 1 <= RECORD_REST_MAX);
+		bs->rest--;
 		size = record_size(w, &w->events[i]);
 		rec = wbuf_entry(be, pos, size);
 		if (rec == NULL)
 			return ENOMEM;
 		record_encode(rec, size, w, &w->events[i], &w->ids[i],
-		              sm->version, bs->now);
+		              sm->version, bs->now, (uint32_t)bs->rest);
 		rc = put_event(txn, be, pos, rec, size, sm->num);
 		if (rc)
 			return rc;
@@ -1037,6 +1071,9 @@ apply_request(MDB_txn *txn, cairn__backend *be, cairn__append_req *req,
 		}
 	}
 	res->first_position = bs->next_position;
+	bs->rest = 0;
+	for (wi = 0; wi < req->nwrites; wi++)
+		bs->rest += req->writes[wi].nevents;
 	for (wi = 0; wi < req->nwrites; wi++) {
 		/* a write without events only checks its version: it
 		 * creates and changes nothing (src/backend.h) */
@@ -1137,7 +1174,11 @@ read_meta_u64_or(MDB_txn *txn, cairn__backend *be, const char *name,
  * one, so the file grows by every page the batches in between copy: a
  * checkpoint every so many batches bounds that growth.  Its cost (one
  * sync of the LMDB file and one of the log header) is shared by all of
- * them. */
+ * them.  A subscription cursor's write is a batch here too: it copies
+ * fewer pages, but counting it as a fraction of one was measured to
+ * grow the file as much more and to save no time, as the sync's cost
+ * follows the pages written since the last checkpoint, not how often
+ * it runs. */
 #define WAL_CHECKPOINT_BATCHES 256
 
 static cairn_status
@@ -1214,14 +1255,29 @@ checkpoint(cairn__backend *be, MDB_txn *txn, uint64_t lsn, uint64_t start)
 	return 0;
 }
 
-/* Where this batch's record goes, checkpointing first when this writer
- * does not hold the latest checkpoint's pin. */
+/*
+ * Where this batch's record goes, checkpointing first when this writer
+ * does not hold the latest checkpoint's pin, or every
+ * WAL_CHECKPOINT_BATCHES transactions.  Every write transaction of a
+ * writable store (a batch, a cursor write) comes through here before it
+ * writes anything.
+ *
+ * other not NULL: the caller may do without a pin of its own when the
+ * latest checkpoint is another writer's, whose pin protects it as long
+ * as that writer runs.  Then *relied is set, other receives that
+ * writer's token, and the caller must see it alive (owner_alive())
+ * after its last write and before its commit, or abort.
+ */
 static int
-wal_position(cairn__backend *be, MDB_txn *txn, uint64_t *lsn, uint64_t *offset)
+wal_position_for(cairn__backend *be, MDB_txn *txn, uint8_t *other,
+                 bool *relied, uint64_t *lsn, uint64_t *offset)
 {
 	uint8_t owner[sizeof(be->token)];
+	bool mine;
 	int rc;
 
+	if (relied)
+		*relied = false;
 	rc = read_meta_u64_or(txn, be, "wal_lsn", lsn, 0);
 	if (rc == 0)
 		rc = read_meta_u64_or(txn, be, "wal_offset", offset,
@@ -1232,14 +1288,39 @@ wal_position(cairn__backend *be, MDB_txn *txn, uint64_t *lsn, uint64_t *offset)
 	 * header whose start may not be where the next record goes (after
 	 * a log wrap): checkpoint again from what is committed. */
 	rc = read_meta(txn, be, "wal_owner", owner, sizeof(owner));
-	if (rc == MDB_NOTFOUND ||
-	    (rc == 0 &&
-	     (be->pin == NULL || be->force_checkpoint ||
-	      memcmp(owner, be->token, sizeof(owner)) != 0 ||
-	      be->batches_since_checkpoint >= WAL_CHECKPOINT_BATCHES)))
+	mine = rc == 0 && memcmp(owner, be->token, sizeof(owner)) == 0;
+	if (rc == 0 && !mine && other && !be->force_checkpoint &&
+	    be->batches_since_checkpoint < WAL_CHECKPOINT_BATCHES) {
+		memcpy(other, owner, sizeof(owner));
+		*relied = true;
+	} else if (rc == MDB_NOTFOUND ||
+	           (rc == 0 &&
+	            (be->pin == NULL || be->force_checkpoint || !mine ||
+	             be->batches_since_checkpoint >= WAL_CHECKPOINT_BATCHES)))
 		rc = checkpoint(be, txn, *lsn, *offset);
 	be->batches_since_checkpoint++;
 	return rc;
+}
+
+static int
+wal_position(cairn__backend *be, MDB_txn *txn, uint64_t *lsn, uint64_t *offset)
+{
+	return wal_position_for(be, txn, NULL, NULL, lsn, offset);
+}
+
+/*
+ * Is the writer named by token (see wal_position_for) running, so that
+ * its pin still protects the latest checkpoint?  Asked after a
+ * transaction's last write, this covers every page the transaction
+ * took: a writer gives up its liveness mark (at close, or by dying)
+ * before its pin, and the reader slot of a pin is cleared only once its
+ * process is gone.  Unknown (no mark: an older program, a file system
+ * without record locks) reads as not running.
+ */
+static bool
+owner_alive(cairn__backend *be, const uint8_t token[16])
+{
+	return wal_marked_alive(&be->wal, token);
 }
 
 /* Make room for a record of len bytes at *offset: grow the log while it
@@ -1385,6 +1466,7 @@ put_snapshot(MDB_txn *txn, cairn__backend *be, snapshot_op *op)
 }
 
 static void fail_batch(cairn__append_req **reqs, size_t n, int rc);
+static int checkpoint_now(cairn__backend *be);
 
 /*
  * Commit one batch: one write transaction for all its requests (see
@@ -1398,7 +1480,7 @@ static int
 try_commit(cairn__backend *be, cairn__append_req **reqs, size_t n,
            snapshot_op *snap)
 {
-	uint64_t lsn = 0, offset = 0;
+	uint64_t lsn = 0, offset = 0, first;
 	bool logged = false;
 	batch_state bs;
 	MDB_txn *txn;
@@ -1412,6 +1494,7 @@ try_commit(cairn__backend *be, cairn__append_req **reqs, size_t n,
 		return rc;
 	be->checkpointed_in_txn = false;
 	bs.now = cairn__now_ns();
+	bs.rest = 0;
 	rc = get_head(txn, be, &bs.next_position);
 	if (rc == 0)
 		rc = read_meta_u64(txn, be, "next_stream", &bs.next_stream);
@@ -1419,7 +1502,7 @@ try_commit(cairn__backend *be, cairn__append_req **reqs, size_t n,
 		rc = wal_position(be, txn, &lsn, &offset);
 	if (rc)
 		goto fail;
-	bs.next_position++;
+	first = ++bs.next_position;
 	be->wbuf_len = 0;
 	if (wbuf_entry(be, 0, WAL_RECORD_HEADER - WBUF_ENTRY_HEADER) == NULL) {
 		rc = ENOMEM;
@@ -1460,6 +1543,10 @@ try_commit(cairn__backend *be, cairn__append_req **reqs, size_t n,
 	if (rc)
 		goto failed_commit;
 	be->force_checkpoint = false;
+	/* Only now can a reader see the events: wake the subscribers of
+	 * every process (a batch of snapshots alone wakes nobody). */
+	if (bs.next_position != first)
+		cairn__notify_bump(be->notify);
 	return 0;
 fail:
 	mdb_txn_abort(txn);
@@ -1654,6 +1741,398 @@ lmdb_snapshot_get(cairn__backend *be, const char *stream, size_t stream_len,
 	*blob = copy;
 	*len = size;
 	return CAIRN_OK;
+}
+
+/* ---- durable cursors ----
+ *
+ * The cursors database: the subscription's name (its bytes, no NUL) ->
+ * cursor_value.  LMDB orders keys by their bytes, shorter first on a
+ * common prefix: name order as backend.h asks.
+ *
+ * It is created by the first cursor put, inside that put's write
+ * transaction, after wal_position() has made sure this writer holds the
+ * pin of the latest checkpoint (see below for why); a store that never
+ * had a durable subscription has no such database, and reads answer
+ * CAIRN_NOT_FOUND or an empty list.  Old programs (format 2 without
+ * cursors) ignore a database they do not open: no format change.
+ *
+ * Durability.  A put is its own write transaction, committed with
+ * MDB_NOSYNC like every commit, and *not* logged: once committed it is in
+ * the page cache, visible to every process and kept through a crash of
+ * the process; the next checkpoint (which syncs the LMDB file) makes it
+ * durable.  After a machine crash, recovery puts the LMDB file back to
+ * the last checkpoint and replays the log, which holds no cursor writes:
+ * every cursor is then as it was at that checkpoint, a value it really
+ * had, committed after everything it points at, so never beyond the
+ * events that survived.  That is behind, never ahead, for a cursor that
+ * only moved forward since; a put that could be found *ahead* if lost --
+ * one that creates a cursor or moves it back (a reset) -- and every
+ * delete are followed by a checkpoint before they return, so that they
+ * survive a machine crash too.  Acknowledgments move forward: they cost
+ * one write transaction and no sync.
+ *
+ * A cursor transaction follows the writer's rules (write_mutex, then
+ * wal_position(), which checkpoints first when this writer does not hold
+ * the latest checkpoint's pin, and counts it towards the periodic
+ * checkpoint): a transaction that could reuse pages of the snapshot a
+ * machine crash would return to must never commit.  Logging cursor
+ * writes would keep more acknowledgments through a machine crash, but it
+ * would put entries in the log that programs of format 2 cannot replay,
+ * and would still need the same checkpoints to bound the file's growth.
+ */
+#define CURSORS_DB "cursors"
+
+typedef struct cursor_value {
+	uint64_t position;
+	int64_t updated_ns;
+} cursor_value;
+
+/* What one cursor write asks and what became of it. */
+typedef struct cursor_op {
+	const char *name;
+	size_t len;
+	bool del;        /* delete, else put */
+	uint64_t expect; /* put: as backend.h's cursor_put */
+	uint64_t position;
+	cairn_status outcome; /* CAIRN_OK, CAIRN_CONFLICT, CAIRN_NOT_FOUND */
+	bool sync;            /* must survive a machine crash: checkpoint */
+} cursor_op;
+
+/* Read name's cursor in dbi: 0, MDB_NOTFOUND, or an LMDB code. */
+static int
+cursor_read(MDB_txn *txn, MDB_dbi dbi, const char *name, size_t len,
+            cursor_value *cv)
+{
+	MDB_val k = {len, (void *)name}, v;
+	int rc;
+
+	rc = mdb_get(txn, dbi, &k, &v);
+	if (rc == 0 && v.mv_size != sizeof(*cv))
+		rc = MDB_CORRUPTED;
+	if (rc == 0)
+		memcpy(cv, v.mv_data, sizeof(*cv));
+	return rc;
+}
+
+/*
+ * Make the cursors database's handle usable in this process if the
+ * database exists (another process, or this one, may have created it
+ * since the store was opened); *exists says whether it does.  LMDB
+ * allows one mdb_dbi_open at a time in a process: the write mutex
+ * serialises this with the one of the first put.
+ */
+static cairn_status
+cursors_find(cairn__backend *be, bool *exists)
+{
+	cairn_status st = CAIRN_OK;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	int rc;
+
+	*exists = __atomic_load_n(&be->has_cursors, __ATOMIC_ACQUIRE) != 0;
+	if (*exists)
+		return CAIRN_OK;
+	if (engine_failed(be))
+		return failed_error(be);
+	pthread_mutex_lock(&be->write_mutex);
+	while (!__atomic_load_n(&be->has_cursors, __ATOMIC_ACQUIRE)) {
+		gate_enter(be);
+		rc = mdb_txn_begin(be->env, NULL, MDB_RDONLY, &txn);
+		if (rc == 0) {
+			rc = mdb_dbi_open(txn, CURSORS_DB, 0, &dbi);
+			/* a read transaction's commit keeps the handle */
+			if (rc == 0)
+				rc = mdb_txn_commit(txn);
+			else
+				mdb_txn_abort(txn);
+			if (rc == 0) {
+				be->cursors = dbi;
+				__atomic_store_n(&be->has_cursors, 1,
+				                 __ATOMIC_RELEASE);
+			}
+		}
+		gate_leave(be);
+		if (rc == MDB_MAP_RESIZED) {
+			/* another process grew the map: adopt it (the
+			 * write mutex is held, as grow_map wants) */
+			st = grow_map(be, 0);
+			if (st == CAIRN_OK)
+				continue;
+		} else if (rc && rc != MDB_NOTFOUND)
+			st = lmdb_error(rc, "opening the cursors");
+		break;
+	}
+	*exists = __atomic_load_n(&be->has_cursors, __ATOMIC_ACQUIRE) != 0;
+	pthread_mutex_unlock(&be->write_mutex);
+	return st;
+}
+
+/* cursor_try's answer when the writer it relied on stopped meanwhile. */
+#define CURSOR_NEEDS_PIN (-1)
+
+/*
+ * One cursor write in a write transaction of the writer (write_mutex
+ * held).  The compare-and-set is decided first: a refused write leaves
+ * no transaction behind, no checkpoint and no count.  A consumer that
+ * acknowledges in its own process would otherwise checkpoint at every
+ * acknowledgment that follows an append of another process (each would
+ * take the latest checkpoint from the other): unless pin is set, the
+ * write relies on the other writer's pin while that writer runs, and
+ * returns CURSOR_NEEDS_PIN, committing nothing, when it stopped.
+ * Returns 0 with op->outcome set, or an LMDB/errno code (nothing
+ * committed).
+ */
+static int
+cursor_try(cairn__backend *be, cursor_op *op, bool pin)
+{
+	bool have_db = __atomic_load_n(&be->has_cursors, __ATOMIC_ACQUIRE);
+	MDB_val k = {op->len, (void *)op->name}, v;
+	uint8_t other[sizeof(be->token)];
+	uint64_t lsn, offset;
+	cursor_value cv = {0, 0};
+	bool found = false, relied = false;
+	MDB_dbi dbi = be->cursors;
+	MDB_txn *txn;
+	int rc;
+
+	if (engine_failed(be))
+		return EIO;
+	rc = mdb_txn_begin(be->env, NULL, 0, &txn);
+	if (rc)
+		return rc;
+	be->checkpointed_in_txn = false;
+	/* another process may have created the database since we looked */
+	if (!have_db) {
+		rc = mdb_dbi_open(txn, CURSORS_DB, 0, &dbi);
+		have_db = rc == 0;
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
+	}
+	if (rc == 0 && have_db) {
+		rc = cursor_read(txn, dbi, op->name, op->len, &cv);
+		found = rc == 0;
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
+	}
+	if (rc)
+		goto fail;
+	if (op->del)
+		op->outcome = found ? CAIRN_OK : CAIRN_NOT_FOUND;
+	else if (op->expect == CAIRN__CURSOR_ABSENT)
+		op->outcome = found ? CAIRN_CONFLICT : CAIRN_OK;
+	else if (op->expect != CAIRN__CURSOR_ANY)
+		op->outcome = found && cv.position == op->expect
+		                      ? CAIRN_OK
+		                      : CAIRN_CONFLICT;
+	else
+		op->outcome = CAIRN_OK;
+	if (op->outcome != CAIRN_OK) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	/* a lost write that would leave the cursor ahead must not be lost */
+	op->sync = op->del || !found || op->position < cv.position;
+	if (be->wal_on)
+		rc = wal_position_for(be, txn, pin ? NULL : other, &relied,
+		                      &lsn, &offset);
+	if (rc == 0 && !have_db)
+		rc = mdb_dbi_open(txn, CURSORS_DB, MDB_CREATE, &dbi);
+	if (rc == 0 && op->del)
+		rc = mdb_del(txn, dbi, &k, NULL);
+	else if (rc == 0) {
+		cv.position = op->position;
+		cv.updated_ns = cairn__now_ns();
+		v.mv_data = &cv;
+		v.mv_size = sizeof(cv);
+		rc = mdb_put(txn, dbi, &k, &v, 0);
+	}
+	if (rc == 0 && relied && !owner_alive(be, other))
+		rc = CURSOR_NEEDS_PIN;
+	if (rc)
+		goto fail;
+	rc = mdb_txn_commit(txn);
+	if (rc)
+		goto failed_commit;
+	be->force_checkpoint = false;
+	if (!__atomic_load_n(&be->has_cursors, __ATOMIC_ACQUIRE)) {
+		be->cursors = dbi;
+		__atomic_store_n(&be->has_cursors, 1, __ATOMIC_RELEASE);
+	}
+	return 0;
+fail:
+	mdb_txn_abort(txn);
+failed_commit:
+	if (be->checkpointed_in_txn)
+		be->force_checkpoint = true;
+	return rc;
+}
+
+/* rc asks for a larger map (or another process grew it): grow, and say
+ * whether to try again; *st receives a growth's failure. */
+static bool
+grow_for(cairn__backend *be, int rc, cairn_status *st)
+{
+	if (rc != MDB_MAP_FULL && rc != MDB_MAP_RESIZED)
+		return false;
+	*st = grow_map(be, rc == MDB_MAP_FULL ? be->map_size * 2 : 0);
+	return *st == CAIRN_OK;
+}
+
+/* Run op through the writer: its transaction, then, when it must survive
+ * a machine crash, a checkpoint. */
+static cairn_status
+cursor_write(cairn__backend *be, cursor_op *op)
+{
+	cairn_status st = CAIRN_OK;
+	bool pin = false;
+	int rc;
+
+	if (be->read_only)
+		return cairn__error(CAIRN_INVALID, 0,
+		                    "lmdb: '%s' is open read-only: subscription "
+		                    "cursors cannot change",
+		                    be->path);
+	pthread_mutex_lock(&be->write_mutex);
+	do {
+		rc = cursor_try(be, op, pin);
+		if (rc == CURSOR_NEEDS_PIN)
+			pin = true;
+	} while (rc == CURSOR_NEEDS_PIN || grow_for(be, rc, &st));
+	if (rc == 0 && op->outcome == CAIRN_OK && op->sync)
+		do
+			rc = checkpoint_now(be);
+		while (grow_for(be, rc, &st));
+	pthread_mutex_unlock(&be->write_mutex);
+	if (st != CAIRN_OK)
+		return st;
+	if (rc && engine_failed(be))
+		return failed_error(be);
+	if (rc > 0)
+		return wal_fail(rc, "writing a subscription cursor");
+	if (rc)
+		return lmdb_error(rc, "writing a subscription cursor");
+	return op->outcome;
+}
+
+static cairn_status
+lmdb_cursor_put(cairn__backend *be, const char *name, size_t len,
+                uint64_t expect, uint64_t position)
+{
+	cursor_op op = {name, len, false, expect, position, CAIRN_OK, false};
+
+	return cursor_write(be, &op);
+}
+
+static cairn_status
+lmdb_cursor_delete(cairn__backend *be, const char *name, size_t len)
+{
+	cursor_op op = {name, len, true, 0, 0, CAIRN_OK, false};
+
+	return cursor_write(be, &op);
+}
+
+static cairn_status
+lmdb_cursor_get(cairn__backend *be, const char *name, size_t len,
+                cairn_sub_info *info)
+{
+	MDB_txn *txn = NULL;
+	cursor_value cv;
+	cairn_status st;
+	bool exists;
+	int rc;
+
+	st = cursors_find(be, &exists);
+	if (st != CAIRN_OK)
+		return st;
+	if (!exists)
+		return CAIRN_NOT_FOUND;
+	st = read_begin(be, &txn);
+	if (st != CAIRN_OK)
+		return st;
+	rc = cursor_read(txn, be->cursors, name, len, &cv);
+	read_end(be, txn);
+	if (rc == MDB_NOTFOUND)
+		return CAIRN_NOT_FOUND;
+	if (rc)
+		return lmdb_error(rc, "reading a subscription cursor");
+	info->position = cv.position;
+	info->updated_ns = cv.updated_ns;
+	return CAIRN_OK;
+}
+
+/*
+ * fn is called with no transaction open (it may take its time, or change
+ * cursors itself), on a copy of one cursor at a time; each step takes a
+ * fresh snapshot and goes on strictly after the name it saw last, so a
+ * cursor added or deleted meanwhile is seen or not, but none twice.
+ */
+static cairn_status
+lmdb_cursor_list(cairn__backend *be, cairn_sub_list_fn fn, void *ctx)
+{
+	char name[CAIRN_SUB_NAME_MAX + 1];
+	MDB_cursor *cur = NULL;
+	MDB_txn *txn = NULL;
+	cairn_sub_info info;
+	cursor_value cv;
+	cairn_status st;
+	size_t len = 0;
+	MDB_val k, v;
+	bool exists;
+	int rc = 0;
+
+	st = cursors_find(be, &exists);
+	if (st != CAIRN_OK || !exists)
+		return st;
+	for (;;) {
+		st = read_begin(be, &txn);
+		if (st != CAIRN_OK)
+			break;
+		rc = cur ? mdb_cursor_renew(txn, cur)
+		         : mdb_cursor_open(txn, be->cursors, &cur);
+		if (rc == 0 && len == 0)
+			rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+		else if (rc == 0) {
+			k.mv_data = name;
+			k.mv_size = len;
+			rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+			if (rc == 0 && k.mv_size == len &&
+			    memcmp(k.mv_data, name, len) == 0)
+				rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+		}
+		if (rc == 0 && (k.mv_size == 0 ||
+		                k.mv_size > CAIRN_SUB_NAME_MAX ||
+		                v.mv_size != sizeof(cv)))
+			rc = MDB_CORRUPTED;
+		if (rc == 0) {
+			len = k.mv_size;
+			memcpy(name, k.mv_data, len);
+			name[len] = 0;
+			memcpy(&cv, v.mv_data, sizeof(cv));
+		}
+		read_reset(be, txn);
+		if (rc == MDB_NOTFOUND)
+			break;
+		if (rc) {
+			st = lmdb_error(rc, "listing subscription cursors");
+			break;
+		}
+		info.name = name;
+		info.position = cv.position;
+		info.updated_ns = cv.updated_ns;
+		if (fn(ctx, &info))
+			break;
+	}
+	if (cur)
+		mdb_cursor_close(cur);
+	if (txn)
+		mdb_txn_abort(txn);
+	return st;
+}
+
+static cairn__notify *
+lmdb_notifier(cairn__backend *be)
+{
+	return be->notify;
 }
 
 /* ---- iterators over events ---- */
@@ -1966,8 +2445,13 @@ lmdb_iter_next(cairn__iter *base, const cairn_event **out)
 
 	if (it->next == 0)
 		return iter_done(it);
-	if (it->since_renew >= it->be->renew_every ||
-	    __atomic_load_n(&it->be->resizing, __ATOMIC_RELAXED)) {
+	if (!it->have_txn) {
+		/* parked (or a renewal failed): a fresh snapshot */
+		st = iter_open_txn(it);
+		if (st != CAIRN_OK)
+			return st;
+	} else if (it->since_renew >= it->be->renew_every ||
+	           __atomic_load_n(&it->be->resizing, __ATOMIC_RELAXED)) {
 		st = iter_renew(it);
 		if (st != CAIRN_OK)
 			return st;
@@ -2024,6 +2508,27 @@ lmdb_iter_head(cairn__iter *base, uint64_t *position)
 	return CAIRN_OK;
 }
 
+/*
+ * The reader goes idle (a subscription handed its batch out): let go of
+ * the snapshot now, as a renewal does, and leave the gate, so that an
+ * idle reader pins no pages and holds up no map growth.  The handle and
+ * the cursors stay; the next step takes a fresh snapshot and seeks
+ * again from it->next, strictly after the last event yielded.  The
+ * event yielded last points into pages the writers may now reuse: the
+ * core copied it before parking.
+ */
+static void
+lmdb_iter_park(cairn__iter *base)
+{
+	lmdb_iter *it = (lmdb_iter *)base;
+
+	if (!it->have_txn)
+		return;
+	read_reset(it->be, it->txn);
+	it->have_txn = false;
+	it->positioned = false;
+}
+
 static void
 lmdb_iter_free(cairn__iter *base)
 {
@@ -2035,7 +2540,7 @@ lmdb_iter_free(cairn__iter *base)
 }
 
 static const cairn__iter_ops lmdb_iter_ops = {lmdb_iter_next, lmdb_iter_free,
-                                              lmdb_iter_head};
+                                              lmdb_iter_head, lmdb_iter_park};
 
 static cairn_status
 iter_new(cairn__backend *be, bool by_stream, const cairn_read_opts *opts,
@@ -2502,7 +3007,29 @@ typedef struct verify_walk {
 	uint64_t type_refs; /* entries the type index should hold */
 	uint64_t tag_refs;  /* entries the tag index should hold */
 	uint64_t bad;       /* records that failed their checks */
+	/* the commit_rest of the event before (0: unknown, or the last of
+	 * its append) */
+	uint32_t rest;
+	uint64_t rest_pos; /* its position */
 } verify_walk;
+
+/*
+ * An append's events sit at consecutive positions with commit_rest
+ * counting down to 0, and appends are visible whole: the event after one
+ * with commit_rest r > 0 has r - 1.
+ */
+static void
+verify_commit_rest(verify_state *vs, verify_walk *w, const cairn_event *ev)
+{
+	if (w->rest > 0 && ev->commit_rest != w->rest - 1)
+		vproblem(vs,
+		         "position %llu: it says %u events of its append "
+		         "follow it, after position %llu said %u",
+		         (unsigned long long)ev->position, ev->commit_rest,
+		         (unsigned long long)w->rest_pos, w->rest);
+	w->rest = ev->commit_rest;
+	w->rest_pos = ev->position;
+}
 
 /* The event ev (at pos) is indexed under its type and each tag. */
 static void
@@ -2636,11 +3163,33 @@ verify_snapshots(verify_state *vs, MDB_txn *txn, cairn__backend *be)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/* Every subscription cursor has a name of 1..CAIRN_SUB_NAME_MAX bytes
+ * and a value of the cursor's size. */
+static int
+verify_cursors(verify_state *vs, MDB_txn *txn, cairn__backend *be)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	rc = mdb_cursor_open(txn, be->cursors, &cur);
+	if (rc)
+		return rc;
+	while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0)
+		if (k.mv_size == 0 || k.mv_size > CAIRN_SUB_NAME_MAX ||
+		    v.mv_size != sizeof(cursor_value))
+			vproblem(vs, "a subscription cursor entry is malformed");
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /*
- * In one snapshot: every record passes its CRC and decodes; the id index
- * and the stream index each hold exactly one entry per event, pointing
- * back at it; the type and tag indexes list every event under its type
- * and each of its tags, and nothing else; the snapshots are well formed.
+ * In one snapshot: every record passes its CRC and decodes; each
+ * append's commit_rest counts down to 0 over consecutive positions; the
+ * id index and the stream index each hold exactly one entry per event,
+ * pointing back at it; the type and tag indexes list every event under
+ * its type and each of its tags, and nothing else; the snapshots and the
+ * subscription cursors are well formed.
  */
 static cairn_status
 lmdb_verify(cairn__backend *be, cairn_verify_fn fn, void *ctx,
@@ -2658,9 +3207,13 @@ lmdb_verify(cairn__backend *be, cairn_verify_fn fn, void *ctx,
 	uint8_t ikey[16];
 	uint64_t pos, p2;
 	cairn_status st;
+	bool cursors;
 	int rc;
 
 	memset(&w, 0, sizeof(w));
+	st = cursors_find(be, &cursors);
+	if (st != CAIRN_OK)
+		return st;
 	st = read_begin(be, &txn);
 	if (st != CAIRN_OK)
 		return st;
@@ -2675,16 +3228,19 @@ lmdb_verify(cairn__backend *be, cairn_verify_fn fn, void *ctx,
 		memcpy(&pos, k.mv_data, sizeof(pos));
 		if (!record_crc_ok(&v)) {
 			w.bad++;
+			w.rest = 0;
 			vproblem(&vs, "position %llu: record checksum mismatch",
 			         (unsigned long long)pos);
 			continue;
 		}
 		if (record_decode(&v, pos, &ev, tags) != CAIRN_OK) {
 			w.bad++;
+			w.rest = 0;
 			vproblem(&vs, "position %llu: malformed record",
 			         (unsigned long long)pos);
 			continue;
 		}
+		verify_commit_rest(&vs, &w, &ev);
 		verify_event_names(&vs, &w, &ev);
 		k2.mv_data = ev.id.bytes;
 		k2.mv_size = 16;
@@ -2717,12 +3273,19 @@ lmdb_verify(cairn__backend *be, cairn_verify_fn fn, void *ctx,
 	}
 	if (rc == MDB_NOTFOUND)
 		rc = 0;
+	if (rc == 0 && w.rest > 0)
+		vproblem(&vs,
+		         "position %llu: it says %u events of its append follow "
+		         "it, but it is the last event",
+		         (unsigned long long)w.rest_pos, w.rest);
 	if (rc == 0)
 		rc = verify_name_index(&vs, &w, false);
 	if (rc == 0)
 		rc = verify_name_index(&vs, &w, true);
 	if (rc == 0)
 		rc = verify_snapshots(&vs, txn, be);
+	if (rc == 0 && cursors)
+		rc = verify_cursors(&vs, txn, be);
 	if (cur)
 		mdb_cursor_close(cur);
 	if (w.events)
@@ -2808,7 +3371,13 @@ open_dbs_in(MDB_txn *txn, cairn__backend *be, bool alone, uint32_t *format)
 		                  &be->tags);
 	if (rc == 0)
 		rc = mdb_dbi_open(txn, "snapshots", flags, &be->snapshots);
-	return rc;
+	if (rc)
+		return rc;
+	/* Not created here, where this process may not yet hold a
+	 * checkpoint's pin: the first cursor put creates it. */
+	rc = mdb_dbi_open(txn, CURSORS_DB, 0, &be->cursors);
+	be->has_cursors = rc == 0;
+	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 static cairn_status
@@ -2897,10 +3466,13 @@ upgrade_once(cairn__backend *be, uint64_t *bad)
 		mdb_txn_abort(txn);
 		return rc;
 	}
-	return mdb_txn_commit(txn);
+	rc = mdb_txn_commit(txn);
+	/* Nothing new to read, but a subscriber that read before may look
+	 * again: the indexes changed under it. */
+	if (rc == 0)
+		cairn__notify_bump(be->notify);
+	return rc;
 }
-
-static int checkpoint_now(cairn__backend *be);
 
 /*
  * Upgrade a store of format 1 (see upgrade_once), then checkpoint.  This
@@ -3069,14 +3641,15 @@ replay_once(cairn__backend *be, const wal_checkpoint *c, uint64_t *replayed)
 		goto fail;
 	/* The checkpoint comes after, in a transaction of its own: it must
 	 * copy the meta pages of a snapshot that holds the replay. */
-	return mdb_txn_commit(txn);
+	rc = mdb_txn_commit(txn);
+	if (rc == 0 && *replayed > 0)
+		cairn__notify_bump(be->notify);
+	return rc;
 fail:
 	mdb_txn_abort(txn);
 	return rc;
 }
 
-/* Checkpoint the committed state in a write transaction of its own.
- * Returns 0 or an LMDB/errno code. */
 /* Checkpoint in a write transaction of its own, naming lsn and start.
  * Returns 0 or an LMDB/errno code. */
 static int
@@ -3096,8 +3669,13 @@ checkpoint_at(cairn__backend *be, uint64_t lsn, uint64_t start)
 	return mdb_txn_commit(txn);
 }
 
-/* Checkpoint the committed state in a write transaction of its own.
- * Returns 0 or an LMDB/errno code. */
+/*
+ * Checkpoint the committed state in a write transaction of its own.  The
+ * log position is read in that transaction, under LMDB's write lock, so
+ * that it is the committed one even while other processes write (at
+ * close, and after a cursor write that must be durable at once).
+ * Returns 0 or an LMDB/errno code.
+ */
 static int
 checkpoint_now(cairn__backend *be)
 {
@@ -3105,15 +3683,25 @@ checkpoint_now(cairn__backend *be)
 	MDB_txn *txn;
 	int rc;
 
-	rc = mdb_txn_begin(be->env, NULL, MDB_RDONLY, &txn);
+	rc = mdb_txn_begin(be->env, NULL, 0, &txn);
 	if (rc)
 		return rc;
+	be->checkpointed_in_txn = false;
 	rc = read_meta_u64_or(txn, be, "wal_lsn", &lsn, 0);
 	if (rc == 0)
 		rc = read_meta_u64_or(txn, be, "wal_offset", &offset,
 		                      be->wal.data_start);
-	mdb_txn_abort(txn);
-	return rc ? rc : checkpoint_at(be, lsn, offset);
+	if (rc == 0)
+		rc = checkpoint(be, txn, lsn, offset);
+	if (rc == 0)
+		rc = mdb_txn_commit(txn);
+	else
+		mdb_txn_abort(txn);
+	/* as after a failed batch (try_commit): the header may not name
+	 * what the next writer finds committed */
+	if (rc && be->checkpointed_in_txn)
+		be->force_checkpoint = true;
+	return rc;
 }
 
 /*
@@ -3272,6 +3860,30 @@ wal_attach(cairn__backend *be, bool *alone, wal_checkpoint *c, bool *have_ckpt,
 	return CAIRN_OK;
 }
 
+/*
+ * Open the commit notifier on NOTIFY_FILE in the store directory (see
+ * src/core/notify.c): every commit of new events in any process bumps
+ * the counter mapped from it, which wakes the subscribers of every
+ * process at once.  A read-only open maps it read-only, or, when the
+ * file is missing (no writer of this version has opened the store yet),
+ * gets a notifier whose waiters poll.
+ */
+static cairn_status
+notify_attach(cairn__backend *be)
+{
+	size_t size = strlen(be->path) + sizeof("/" NOTIFY_FILE);
+	cairn_status st;
+	char *path;
+
+	path = malloc(size);
+	if (path == NULL)
+		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
+	snprintf(path, size, "%s/" NOTIFY_FILE, be->path);
+	st = cairn__notify_open(path, be->read_only, &be->notify);
+	free(path);
+	return st;
+}
+
 static cairn_status
 env_open(cairn__backend *be, const cairn_options *opts)
 {
@@ -3289,11 +3901,19 @@ env_open(cairn__backend *be, const cairn_options *opts)
 	if (be->ckpt_meta == NULL)
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	be->wal.fd = -1;
+	/* First: recovery's replay wakes subscribers too. */
+	st = notify_attach(be);
+	if (st != CAIRN_OK)
+		return st;
 	st = wal_attach(be, &alone, &c, &have_ckpt, &restore);
 	if (st != CAIRN_OK)
 		return st;
 	be->wal_on = !be->read_only;
 	be->wal_sync = opts->durability == CAIRN_DURABLE;
+	/* Without its mark others take this writer for gone: they then
+	 * checkpoint for themselves, which is always safe. */
+	if (be->wal_on)
+		be->marked = wal_mark_alive(&be->wal, be->token) == 0;
 	if (restore && (rc = restore_meta(be->path, &c)) != 0)
 		return wal_fail(rc, "restoring the checkpoint");
 
@@ -3362,11 +3982,16 @@ backend_free(cairn__backend *be)
 	if (be->env) {
 		if (be->wal_on && !engine_failed(be))
 			checkpoint_now(be);
+		/* The mark goes before the pin: whoever sees this writer
+		 * alive may rely on its pin (owner_alive). */
+		if (be->marked)
+			wal_unmark_alive(&be->wal, be->token);
 		if (be->pin)
 			mdb_txn_abort(be->pin);
 		mdb_env_close(be->env);
 	}
 	wal_close(&be->wal);
+	cairn__notify_close(be->notify);
 	free(be->ckpt_meta);
 	free(be->wbuf);
 	pthread_cond_destroy(&be->gate_cond);
@@ -3495,4 +4120,9 @@ const cairn__backend_ops cairn__lmdb_backend = {
         lmdb_snapshot_put,
         lmdb_snapshot_get,
         NULL, /* note_retry */
+        lmdb_notifier,
+        lmdb_cursor_get,
+        lmdb_cursor_put,
+        lmdb_cursor_delete,
+        lmdb_cursor_list,
 };

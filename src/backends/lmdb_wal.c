@@ -378,3 +378,55 @@ wal_boot_id(char out[WAL_BOOT_ID_LEN + 1])
 	out[WAL_BOOT_ID_LEN] = 0;
 	return 0;
 }
+
+/* The marks live in the top quarter of what off_t can address (from
+ * 2^62 on with a 64-bit off_t): no log ever grows there, and 61 bits of
+ * a random token make two writers' marks collide about as rarely as
+ * their tokens do. */
+#define OFF_BITS (sizeof(off_t) * 8)
+#define MARK_BASE ((uint64_t)1 << (OFF_BITS - 2))
+#define MARK_SPAN ((uint64_t)1 << (OFF_BITS - 3))
+
+static void
+mark_lock(struct flock *fl, const uint8_t token[16], short type)
+{
+	uint64_t v;
+
+	memcpy(&v, token, sizeof(v));
+	memset(fl, 0, sizeof(*fl));
+	fl->l_type = type;
+	fl->l_whence = SEEK_SET;
+	fl->l_start = (off_t)(MARK_BASE + v % MARK_SPAN);
+	fl->l_len = 1;
+}
+
+int
+wal_mark_alive(wal_file *w, const uint8_t token[16])
+{
+	struct flock fl;
+
+	mark_lock(&fl, token, F_WRLCK);
+	return fcntl(w->fd, F_SETLK, &fl) == 0 ? 0 : errno;
+}
+
+void
+wal_unmark_alive(wal_file *w, const uint8_t token[16])
+{
+	struct flock fl;
+
+	if (w->fd < 0)
+		return;
+	mark_lock(&fl, token, F_UNLCK);
+	fcntl(w->fd, F_SETLK, &fl);
+}
+
+bool
+wal_marked_alive(wal_file *w, const uint8_t token[16])
+{
+	struct flock fl;
+
+	mark_lock(&fl, token, F_WRLCK);
+	if (fcntl(w->fd, F_GETLK, &fl) != 0)
+		return false;
+	return fl.l_type != F_UNLCK;
+}

@@ -83,4 +83,16 @@ int wal_read_record(wal_file *w, uint64_t offset, uint64_t lsn, uint8_t **buf,
  * machine crash.  Returns 0 or an errno value. */
 int wal_boot_id(char out[WAL_BOOT_ID_LEN + 1]);
 
+/* A writer's liveness mark: a POSIX record lock on one byte of the log
+ * file, far past its end, at an offset derived from the writer's 16-byte
+ * token.  The lock goes with the process (at its exit, or at
+ * wal_unmark_alive()), so that another process can tell whether the
+ * writer a token names is still running.  Returns 0 or an errno value. */
+int wal_mark_alive(wal_file *w, const uint8_t token[16]);
+void wal_unmark_alive(wal_file *w, const uint8_t token[16]);
+/* True when another process holds the mark of token; false when nobody
+ * does or when it cannot be told (so that a caller errs towards the safe
+ * side).  A process's own marks are invisible to it (POSIX locks). */
+bool wal_marked_alive(wal_file *w, const uint8_t token[16]);
+
 #endif /* CAIRN_LMDB_WAL_H */

@@ -12,6 +12,7 @@
 static const cairn__backend_ops *const backends[] = {
         &cairn__memory_backend,
         &cairn__lmdb_backend,
+        &cairn__sqlite_backend,
 };
 
 const cairn__backend_ops *

@@ -26,6 +26,11 @@ struct cairn_projection {
 	bool self_positioned; /* load_position given: no acks */
 	uint64_t position;    /* last batch accepted */
 	int stopped;          /* atomic */
+	/* The batch the handler refused, still the subscription's (no
+	 * cairn_sub_next() since): handed over again first when the runner
+	 * is run again, so that no later ack covers it. */
+	const cairn_event *failed;
+	size_t nfailed;
 };
 
 void
@@ -112,8 +117,11 @@ handle_batch(cairn_projection *p, const cairn_event *batch, size_t n)
 		             "the projection's handler failed on the batch "
 		             "ending at position %llu",
 		             (unsigned long long)last);
+		p->failed = batch;
+		p->nfailed = n;
 		return rc;
 	}
+	p->failed = NULL;
 	p->position = last;
 	if (p->self_positioned)
 		return CAIRN_OK;
@@ -130,6 +138,9 @@ run(cairn_projection *p, bool to_head)
 	size_t n;
 
 	if (to_head && (rc = cairn_head(p->st, &head)) != CAIRN_OK)
+		return rc;
+	if (p->failed && !stopped(p) &&
+	    (rc = handle_batch(p, p->failed, p->nfailed)) != CAIRN_OK)
 		return rc;
 	for (;;) {
 		if (stopped(p))

@@ -207,6 +207,12 @@ drop_read(cairn_sub *s)
 }
 
 static bool
+filtered(const cairn_sub *s)
+{
+	return s->ntypes > 0 || s->prefix != NULL || s->query != NULL;
+}
+
+static bool
 batch_full(const cairn_sub *s)
 {
 	return s->n > 0 && (s->n >= s->max_batch ||
@@ -269,8 +275,30 @@ fill(cairn_sub *s)
 		s->scanned = head > s->delivered ? head : s->delivered;
 		return CAIRN_ROW;
 	}
+	/* Cut by max_batch before the end of its append: with a filter,
+	 * only the next matching event tells whether any more of the
+	 * append is to come. */
+	if (!s->has_pending && s->it != NULL && filtered(s) &&
+	    s->events[s->n - 1].position < s->batch_end) {
+		rc = cairn_iter_next(s->it, &ev);
+		if (rc == CAIRN_ROW)
+			rc = pending_keep(s, ev);
+		else if (rc == CAIRN_DONE)
+			rc = cairn_iter_head(s->it, &head);
+		if (rc != CAIRN_OK)
+			goto fail;
+		if (!s->has_pending) {
+			cairn_iter_free(s->it);
+			s->it = NULL;
+			s->complete = true;
+			s->delivered = s->events[s->n - 1].position;
+			s->scanned = head > s->delivered ? head : s->delivered;
+			return CAIRN_ROW;
+		}
+	}
 	s->delivered = s->events[s->n - 1].position;
-	s->complete = s->has_pending || s->delivered >= s->batch_end;
+	s->complete = s->has_pending ? s->pending.position > s->batch_end
+	                             : s->delivered >= s->batch_end;
 	s->scanned = s->has_pending ? s->pending.position - 1 : s->delivered;
 	return CAIRN_ROW;
 fail:
@@ -339,8 +367,12 @@ cairn_sub_next(cairn_sub *s, int timeout_ms, const cairn_event **batch,
 	if (timeout_ms > 0)
 		deadline = now_ms() + (uint64_t)timeout_ms;
 	slice = cairn__notify_poll_ms(s->notify);
+	/* On a read-only store the notifier may be mapped read-only, so
+	 * that cairn_sub_stop() cannot bump it: look at the stop flag as
+	 * often as a polling waiter would. */
 	if (slice == 0)
-		slice = SUB_RECHECK_MS;
+		slice = s->st->opts.read_only ? CAIRN__NOTIFY_POLL_MS
+		                              : SUB_RECHECK_MS;
 	for (;;) {
 		uint32_t token = cairn__notify_token(s->notify);
 		int wait = slice;

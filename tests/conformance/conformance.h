@@ -173,6 +173,7 @@ int conf_group_concurrency(void);
 int conf_group_persist(void);
 int conf_group_dcb(void);
 int conf_group_snapshot(void);
+int conf_group_subscriptions(void);
 int conf_group_big(void);
 
 #endif

@@ -83,6 +83,7 @@ int main(int argc, char **argv)
 	failed += conf_group_concurrency();
 	failed += conf_group_dcb();
 	failed += conf_group_snapshot();
+	failed += conf_group_subscriptions();
 	failed += conf_group_big();
 	printf("conformance: backend %s: %d failed\n", conf_be->name, failed);
 	return failed == 0 ? 0 : 1;
