@@ -13,7 +13,8 @@
  *   forbids two environments on one file in a process), so the second
  *   open must ask for the same durability and read-only mode, or it fails
  *   with CAIRN_INVALID.  Several processes may open one lmdb store at
- *   once.
+ *   once, and so may several processes one sqlite store (busy waits are
+ *   handled inside; SQLITE_BUSY never reaches the caller).
  * - An append that returned no answer (the process died during it) may or
  *   may not be committed when the store is next opened; one that returned
  *   CAIRN_OK is there, and one that returned an error is not.
@@ -134,7 +135,8 @@ CAIRN_API const char *cairn_status_str(cairn_status status);
 CAIRN_API const char *cairn_last_error(void);
 
 /* The backend's native code for the calling thread's last error: an LMDB
- * return code or errno value; 0 when there is none. */
+ * return code, an SQLite extended result code, or an errno value; 0 when
+ * there is none. */
 CAIRN_API int cairn_last_error_native(void);
 
 /* ------------------------------------------------------------------------
@@ -160,8 +162,9 @@ typedef enum cairn_durability {
 	/* Every acknowledged append is on stable storage (fdatasync) before
 	 * cairn_append() returns.  The default. */
 	CAIRN_DURABLE = 0,
-	/* lmdb: the last commits before a power loss or OS crash may be lost;
-	 * the store is never corrupted and a process crash loses nothing. */
+	/* lmdb, sqlite: the last commits before a power loss or OS crash may
+	 * be lost; the store is never corrupted and a process crash loses
+	 * nothing (sqlite: synchronous=NORMAL instead of FULL). */
 	CAIRN_RELAXED = 1
 } cairn_durability;
 
@@ -179,8 +182,9 @@ typedef struct cairn_options {
 	 * grows by itself when the store outgrows it; see the caveats above
 	 * for what a growth waits for. */
 	size_t initial_map_size;
-	/* lmdb: renew a long read's snapshot every this many events (0 =
-	 * default 4096), so a slow reader never pins old pages. */
+	/* lmdb, sqlite: renew a long read's snapshot every this many events
+	 * (0 = default 4096), so a slow reader never pins old pages (lmdb)
+	 * or holds back the write-ahead log's checkpoints (sqlite). */
 	unsigned read_renew_every;
 } cairn_options;
 
@@ -190,6 +194,8 @@ CAIRN_API void cairn_options_init(cairn_options *opts);
 /* Open (creating when missing) the store named by uri:
  *   "memory:"        a fresh in-memory store, gone when closed
  *   "lmdb:PATH"      an LMDB environment in directory PATH (created)
+ *   "sqlite:PATH"    an SQLite database file PATH (created), WAL mode;
+ *                    its schema is docs/schema-sqlite.md
  * opts may be NULL for the defaults.  On success *out owns the store;
  * close it with cairn_close().
  *
@@ -207,7 +213,8 @@ CAIRN_API cairn_status cairn_open(const char *uri, const cairn_options *opts,
  * store must have been freed before; no other thread may be using it. */
 CAIRN_API void cairn_close(cairn_store *store);
 
-/* The scheme the store was opened with ("memory", "lmdb"). Borrowed,
+/* The scheme the store was opened with ("memory", "lmdb", "sqlite").
+ * Borrowed,
  * valid until cairn_close(). */
 CAIRN_API const char *cairn_store_backend(const cairn_store *store);
 
@@ -323,7 +330,8 @@ typedef struct cairn_append_result {
  * store's max_event_size, or the whole append's over
  * CAIRN_APPEND_BYTES_MAX); CAIRN_IO; CAIRN_NOMEM; CAIRN_UNSUPPORTED
  * (read-only store).  On any failure nothing is written.  Thread-safe;
- * concurrent appends to the lmdb backend share one commit and one sync. */
+ * concurrent appends to the lmdb and sqlite backends share one commit and
+ * one sync. */
 CAIRN_API cairn_status cairn_append(cairn_store *store, const char *stream,
                                     int64_t expected,
                                     const cairn_new_event *events, size_t n,
