@@ -714,9 +714,11 @@ CAIRN_API void cairn_sub_opts_init(cairn_sub_opts *opts);
  * cairn_sub_close().
  *
  * Returns CAIRN_OK; CAIRN_INVALID (NULL argument, unknown opts version,
- * bad start, malformed name or prefix, bad query); CAIRN_INVALID_TYPE;
- * CAIRN_INVALID_TAG; CAIRN_UNSUPPORTED (durable, on an engine without
- * cursors); CAIRN_IO; CAIRN_NOMEM.  Thread-safe. */
+ * bad start, CAIRN_SUB_AFTER a position beyond the head, malformed name,
+ * bad query); CAIRN_INVALID_STREAM (a prefix over CAIRN_STREAM_ID_MAX
+ * bytes); CAIRN_INVALID_TYPE; CAIRN_INVALID_TAG; CAIRN_UNSUPPORTED
+ * (durable, on an engine without cursors); CAIRN_IO; CAIRN_NOMEM.
+ * Thread-safe. */
 CAIRN_API cairn_status cairn_subscribe(cairn_store *store,
                                        const cairn_sub_opts *opts,
                                        cairn_sub **out);
@@ -786,7 +788,8 @@ CAIRN_API cairn_status cairn_subs_get(cairn_store *store, const char *name,
 /* Set a durable subscription's cursor to position (creating it when
  * absent): its next consumer starts after position.  A consumer running
  * meanwhile gets CAIRN_CONFLICT from its next ack and goes on from the
- * new cursor.  CAIRN_OK, CAIRN_INVALID (bad name; position beyond the
+ * new cursor (a reset to the very position that consumer last
+ * acknowledged is not noticed: it goes on from where it is).  CAIRN_OK, CAIRN_INVALID (bad name; position beyond the
  * head), CAIRN_UNSUPPORTED, CAIRN_IO. */
 CAIRN_API cairn_status cairn_subs_reset(cairn_store *store, const char *name,
                                         uint64_t position);

@@ -554,9 +554,23 @@ start_position(cairn_store *st, const cairn_sub_opts *o, uint64_t *pos)
 		return CAIRN_OK;
 	case CAIRN_SUB_END:
 		return cairn_head(st, pos);
-	case CAIRN_SUB_AFTER:
+	case CAIRN_SUB_AFTER: {
+		uint64_t head;
+		cairn_status rc = cairn_head(st, &head);
+
+		if (rc != CAIRN_OK)
+			return rc;
+		/* A position from another store, most likely: refuse it
+		 * rather than skip every event up to it. */
+		if (o->after > head)
+			return cairn__error(CAIRN_INVALID, 0,
+			                    "cannot start after position %llu: "
+			                    "the head is %llu",
+			                    (unsigned long long)o->after,
+			                    (unsigned long long)head);
 		*pos = o->after;
 		return CAIRN_OK;
+	}
 	}
 	return cairn__error(CAIRN_INVALID, 0, "unknown start %d",
 	                    (int)o->start);
