@@ -115,15 +115,15 @@ struct cairn__backend {
 	bool wal_sync; /* durable: sync each record */
 	wal_file wal;
 	uint32_t psize;
-	uint8_t token[16]; /* this instance, as the pin's owner */
-	bool marked;       /* holds its liveness mark (wal_mark_alive) */
-	MDB_txn *pin;      /* read txn on the latest checkpoint */
+	uint8_t token[16];        /* this instance, as the pin's owner */
+	bool marked;              /* holds its wal_mark_alive() lock */
+	MDB_txn *pin;             /* read txn on the latest checkpoint */
 	bool checkpointed_in_txn; /* this transaction wrote a checkpoint */
 	bool force_checkpoint;    /* a checkpointed transaction failed */
 	/* An I/O failure that leaves the state unknown (a failed sync, a
 	 * lost map): every later call fails until the store is reopened. */
 	int failed; /* atomic */
-	unsigned batches_since_checkpoint; /* write transactions */
+	unsigned batches_since_checkpoint;
 	uint8_t *ckpt_meta; /* 4 * psize: new and current meta copies */
 	char boot_id[WAL_BOOT_ID_LEN + 1];
 	uint8_t *wbuf; /* the batch's log record */
@@ -293,8 +293,9 @@ record_encode(uint8_t *out, size_t size, const cairn__write *w,
 	h.data_len = (uint32_t)ev->data_len;
 	h.meta_len = (uint32_t)ev->metadata_len;
 	h.ntags = (uint16_t)ev->ntags;
-	h.flags = (ev->id ? RECORD_ID_GIVEN : 0) |
-	          commit_rest << RECORD_REST_SHIFT;
+	h.flags = commit_rest << RECORD_REST_SHIFT;
+	if (ev->id)
+		h.flags |= RECORD_ID_GIVEN;
 	memcpy(p, w->stream, w->stream_len);
 	p += w->stream_len;
 	*p++ = 0;
@@ -1269,8 +1270,8 @@ checkpoint(cairn__backend *be, MDB_txn *txn, uint64_t lsn, uint64_t start)
  * after its last write and before its commit, or abort.
  */
 static int
-wal_position_for(cairn__backend *be, MDB_txn *txn, uint8_t *other,
-                 bool *relied, uint64_t *lsn, uint64_t *offset)
+wal_position_for(cairn__backend *be, MDB_txn *txn, uint8_t *other, bool *relied,
+                 uint64_t *lsn, uint64_t *offset)
 {
 	uint8_t owner[sizeof(be->token)];
 	bool mine;
@@ -1988,10 +1989,11 @@ cursor_write(cairn__backend *be, cursor_op *op)
 	int rc;
 
 	if (be->read_only)
-		return cairn__error(CAIRN_INVALID, 0,
-		                    "lmdb: '%s' is open read-only: subscription "
-		                    "cursors cannot change",
-		                    be->path);
+		return cairn__error(
+		        CAIRN_INVALID, 0,
+		        "lmdb: '%s' is open read-only: subscription "
+		        "cursors cannot change",
+		        be->path);
 	pthread_mutex_lock(&be->write_mutex);
 	do {
 		rc = cursor_try(be, op, pin);
@@ -2099,9 +2101,9 @@ lmdb_cursor_list(cairn__backend *be, cairn_sub_list_fn fn, void *ctx)
 			    memcmp(k.mv_data, name, len) == 0)
 				rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 		}
-		if (rc == 0 && (k.mv_size == 0 ||
-		                k.mv_size > CAIRN_SUB_NAME_MAX ||
-		                v.mv_size != sizeof(cv)))
+		if (rc == 0 &&
+		    (k.mv_size == 0 || k.mv_size > CAIRN_SUB_NAME_MAX ||
+		     v.mv_size != sizeof(cv)))
 			rc = MDB_CORRUPTED;
 		if (rc == 0) {
 			len = k.mv_size;
@@ -3178,7 +3180,7 @@ verify_cursors(verify_state *vs, MDB_txn *txn, cairn__backend *be)
 	while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0)
 		if (k.mv_size == 0 || k.mv_size > CAIRN_SUB_NAME_MAX ||
 		    v.mv_size != sizeof(cursor_value))
-			vproblem(vs, "a subscription cursor entry is malformed");
+			vproblem(vs, "a malformed subscription cursor entry");
 	mdb_cursor_close(cur);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
@@ -3274,10 +3276,11 @@ lmdb_verify(cairn__backend *be, cairn_verify_fn fn, void *ctx,
 	if (rc == MDB_NOTFOUND)
 		rc = 0;
 	if (rc == 0 && w.rest > 0)
-		vproblem(&vs,
-		         "position %llu: it says %u events of its append follow "
-		         "it, but it is the last event",
-		         (unsigned long long)w.rest_pos, w.rest);
+		vproblem(
+		        &vs,
+		        "position %llu: it says %u events of its append follow "
+		        "it, but it is the last event",
+		        (unsigned long long)w.rest_pos, w.rest);
 	if (rc == 0)
 		rc = verify_name_index(&vs, &w, false);
 	if (rc == 0)
@@ -4038,11 +4041,12 @@ lmdb_open(const char *path, const cairn_options *opts, cairn__backend **out)
 		if (be->read_only != (opts->read_only != 0) ||
 		    be->wal_sync != (opts->durability == CAIRN_DURABLE)) {
 			pthread_mutex_unlock(&registry_mutex);
-			return cairn__error(CAIRN_INVALID, 0,
-			                    "lmdb: '%s' is already open in this "
-			                    "process with other options "
-			                    "(durability or read-only)",
-			                    path);
+			return cairn__error(
+			        CAIRN_INVALID, 0,
+			        "lmdb: '%s' is already open in this "
+			        "process with other options "
+			        "(durability or read-only)",
+			        path);
 		}
 		be->refs++;
 		pthread_mutex_unlock(&registry_mutex);
