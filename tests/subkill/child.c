@@ -45,8 +45,7 @@
 #define OUT_FD 1
 
 const char *const subkill_filter_types[2] = {"Keep", "Also"};
-const char *const subkill_writer_types[4] = {"Keep", "Skip", "Also",
-                                             "Noise"};
+const char *const subkill_writer_types[4] = {"Keep", "Skip", "Also", "Noise"};
 
 bool
 subkill_type_matches(const char *type)
@@ -158,10 +157,11 @@ writer_append(struct writer *w, unsigned n)
 	snprintf(stream, sizeof(stream), "s-%u",
 	         subkill_rng_below(&w->rng, WRITER_STREAMS));
 	for (i = 0; i < n; i++) {
-		snprintf(tokens[i], sizeof(tokens[i]), "a%u.e%u/%u",
-		         w->appends, i, n);
+		snprintf(tokens[i], sizeof(tokens[i]), "a%u.e%u/%u", w->appends,
+		         i, n);
 		ev[i] = init;
-		ev[i].type = subkill_writer_types[subkill_rng_below(&w->rng, 4)];
+		ev[i].type =
+		        subkill_writer_types[subkill_rng_below(&w->rng, 4)];
 		ev[i].data = tokens[i];
 		ev[i].data_len = strlen(tokens[i]);
 	}
@@ -206,8 +206,8 @@ subkill_writer_main(int argc, char **argv)
 	if (rc != CAIRN_OK)
 		fail("writer head", rc);
 	while (w.events < prefill)
-		writer_append(&w, subkill_rng_range(&w.rng, 1,
-		                                    PREFILL_MAX_EVENTS));
+		writer_append(&w,
+		              subkill_rng_range(&w.rng, 1, PREFILL_MAX_EVENTS));
 	say("P %" PRIu64, w.last);
 	for (;;) {
 		pfd.fd = 0;
@@ -222,8 +222,8 @@ subkill_writer_main(int argc, char **argv)
 			if (n <= 0 && !(n < 0 && errno == EINTR))
 				break; /* EOF: the parent says stop */
 		}
-		writer_append(&w, subkill_rng_range(&w.rng, 1,
-		                                    WRITER_MAX_EVENTS));
+		writer_append(&w,
+		              subkill_rng_range(&w.rng, 1, WRITER_MAX_EVENTS));
 	}
 	cairn_close(w.st);
 	say("X %u %" PRIu64 " %" PRIu64, w.appends, w.events, w.last);
@@ -342,7 +342,8 @@ subkill_consumer_main(int argc, char **argv)
 		}
 		report_batch(batch, n);
 		if (delay_us)
-			sleep_us(subkill_rng_below(&rng, (unsigned)delay_us + 1));
+			sleep_us(subkill_rng_below(&rng,
+			                           (unsigned)delay_us + 1));
 		if (++since_ack < ack_every)
 			continue;
 		p = batch[n - 1].position;

@@ -76,8 +76,13 @@
 #define TOTAL_LIMIT_S 240
 #define POLL_SLICE_MS 1
 
-enum kill_mode { KILL_AT_TIME, KILL_AT_BEGIN_ACK, KILL_AT_ACKED,
-                 KILL_AT_DELIVERY, KILL_MODES };
+enum kill_mode {
+	KILL_AT_TIME,
+	KILL_AT_BEGIN_ACK,
+	KILL_AT_ACKED,
+	KILL_AT_DELIVERY,
+	KILL_MODES
+};
 static const char *const mode_names[KILL_MODES] = {"time", "about-to-ack",
                                                    "acked", "delivery"};
 
@@ -103,9 +108,9 @@ struct run {
 	double t0;
 	/* the kill */
 	enum kill_mode mode;
-	double kill_ms;     /* not before this */
+	double kill_ms;        /* not before this */
 	unsigned ack_delay_us; /* KILL_AT_BEGIN_ACK: after the line */
-	double deadline;    /* a delayed kill is due then (s); 0: none */
+	double deadline;       /* a delayed kill is due then (s); 0: none */
 	bool killed;
 	double killed_ms; /* when it was */
 	/* what it said */
@@ -388,18 +393,22 @@ on_delivery(struct test *t, struct run *r, const char *line)
 		        pos, after,
 		        r->nd ? "its previous delivery" : "the start cursor");
 	if (!subkill_type_matches(type))
-		finding(t, r, "delivered %" PRIu64 " of type %s: the filter "
-		        "does not take it", pos, type);
+		finding(t, r,
+		        "delivered %" PRIu64 " of type %s: the filter "
+		        "does not take it",
+		        pos, type);
 	if (strlen(token) >= SUBKILL_TOKEN_MAX || slot_grow(t, pos) != 0) {
-		finding(t, r, "position %" PRIu64 " / token %s: too much",
-		        pos, token);
+		finding(t, r, "position %" PRIu64 " / token %s: too much", pos,
+		        token);
 		return;
 	}
 	if (t->slots[pos].count == 0)
 		memcpy(t->slots[pos].token, token, strlen(token) + 1);
 	else if (strcmp(t->slots[pos].token, token) != 0)
-		finding(t, r, "position %" PRIu64 " delivered as %s, earlier "
-		        "as %s", pos, token, t->slots[pos].token);
+		finding(t, r,
+		        "position %" PRIu64 " delivered as %s, earlier "
+		        "as %s",
+		        pos, token, t->slots[pos].token);
 	t->slots[pos].count++;
 	t->deliveries++;
 	r->nd++;
@@ -427,9 +436,11 @@ on_line(struct test *t, struct run *r, const char *line)
 		r->start = p;
 		t->ever_started = true;
 		if (p != t->cursor)
-			finding(t, r, "started after %" PRIu64 ", but the "
+			finding(t, r,
+			        "started after %" PRIu64 ", but the "
 			        "stored cursor read after the last kill was "
-			        "%" PRIu64, p, t->cursor);
+			        "%" PRIu64,
+			        p, t->cursor);
 		return;
 	case 'D':
 		on_delivery(t, r, line);
@@ -441,8 +452,10 @@ on_line(struct test *t, struct run *r, const char *line)
 			return;
 		}
 		if (p != r->last_d)
-			finding(t, r, "acks %" PRIu64 ", not its last delivery "
-			        "%" PRIu64, p, r->last_d);
+			finding(t, r,
+			        "acks %" PRIu64 ", not its last delivery "
+			        "%" PRIu64,
+			        p, r->last_d);
 		r->pending = true;
 		r->pending_b = p;
 		if (p > t->max_begun)
@@ -523,16 +536,22 @@ check_cursor(struct test *t, struct run *r)
 	/* the last position known acknowledged */
 	base = r->have_a ? r->last_a : r->started ? r->start : t->cursor;
 	if (!exists && (t->ever_started || base != 0))
-		finding(t, r, "the cursor is gone (the last ack was %" PRIu64
-		        ")", base);
+		finding(t, r,
+		        "the cursor is gone (the last ack was %" PRIu64 ")",
+		        base);
 	if (c < base)
-		finding(t, r, "the stored cursor %" PRIu64 " is behind the "
-		        "last acknowledged position %" PRIu64, c, base);
+		finding(t, r,
+		        "the stored cursor %" PRIu64 " is behind the "
+		        "last acknowledged position %" PRIu64,
+		        c, base);
 	if (c > t->max_begun && c > base)
-		finding(t, r, "the stored cursor %" PRIu64 " is ahead of every "
-		        "ack ever begun (highest %" PRIu64 ")", c, t->max_begun);
+		finding(t, r,
+		        "the stored cursor %" PRIu64 " is ahead of every "
+		        "ack ever begun (highest %" PRIu64 ")",
+		        c, t->max_begun);
 	if (c != base && !(r->pending && c == r->pending_b))
-		finding(t, r, "the stored cursor %" PRIu64 " is neither the "
+		finding(t, r,
+		        "the stored cursor %" PRIu64 " is neither the "
 		        "last acknowledged position %" PRIu64 " nor the one "
 		        "being acknowledged (%s%" PRIu64 ")",
 		        c, base, r->pending ? "" : "none; last delivered ",
@@ -630,8 +649,8 @@ run_consumer(struct test *t, unsigned index, bool final)
 		}
 		pfd.fd = r->fd;
 		pfd.events = POLLIN;
-		if (poll(&pfd, 1, r->deadline != 0 && !r->killed ? 0
-		                                                 : POLL_SLICE_MS) <
+		if (poll(&pfd, 1,
+		         r->deadline != 0 && !r->killed ? 0 : POLL_SLICE_MS) <
 		            0 &&
 		    errno != EINTR) {
 			ret = -1;
@@ -653,8 +672,10 @@ run_consumer(struct test *t, unsigned index, bool final)
 	} else if (final) {
 		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
 		    !r->finished)
-			finding(t, r, "the last consumer ended with status "
-			        "0x%x without catching up", status);
+			finding(t, r,
+			        "the last consumer ended with status "
+			        "0x%x without catching up",
+			        status);
 	} else if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL &&
 	             r->killed)) {
 		finding(t, r, "the consumer ended by itself (status 0x%x)",
@@ -668,9 +689,9 @@ run_consumer(struct test *t, unsigned index, bool final)
 		s->nd = r->nd;
 		s->last_d = r->last_d;
 		check_cursor(t, r);
-		if (final && r->finished && t->cursor != r->last_a &&
-		    r->nd > 0)
-			finding(t, r, "after the last consumer the cursor is "
+		if (final && r->finished && t->cursor != r->last_a && r->nd > 0)
+			finding(t, r,
+			        "after the last consumer the cursor is "
 			        "%" PRIu64 ", its last ack %" PRIu64,
 			        t->cursor, r->last_a);
 		if (getenv("CAIRN_SUBKILL_VERBOSE"))
@@ -682,9 +703,9 @@ run_consumer(struct test *t, unsigned index, bool final)
 			       r->ack_delay_us, r->killed_ms,
 			       final ? " (final: none)" : "",
 			       r->started ? "started after" : "not subscribed;",
-			       r->start, r->nd,
-			       r->last_d,
-			       r->pending ? "an ack in flight" : "no ack in flight",
+			       r->start, r->nd, r->last_d,
+			       r->pending ? "an ack in flight"
+			                  : "no ack in flight",
 			       t->cursor);
 	}
 	free(r);
@@ -825,8 +846,8 @@ check_all(struct test *t, uint64_t head)
 	}
 	rc = cairn_read_all(st, NULL, &it);
 	if (rc != CAIRN_OK) {
-		finding(t, NULL, "cairn_read_all: %s: %s",
-		        cairn_status_str(rc), cairn_last_error());
+		finding(t, NULL, "cairn_read_all: %s: %s", cairn_status_str(rc),
+		        cairn_last_error());
 		cairn_close(st);
 		free(matching);
 		return;
@@ -836,9 +857,11 @@ check_all(struct test *t, uint64_t head)
 		const struct slot *s = &t->slots[e->position];
 
 		if (e->position != expect || e->position > head) {
-			finding(t, NULL, "the store holds position %" PRIu64
+			finding(t, NULL,
+			        "the store holds position %" PRIu64
 			        " where %" PRIu64 " was expected (head %" PRIu64
-			        ")", e->position, expect, head);
+			        ")",
+			        e->position, expect, head);
 			break;
 		}
 		expect++;
@@ -848,17 +871,22 @@ check_all(struct test *t, uint64_t head)
 			last_match = e->position;
 		}
 		if (m && s->count == 0)
-			finding(t, NULL, "event %" PRIu64 " (%s %.*s) was never "
-			        "delivered", e->position, e->type,
-			        (int)e->data_len, (const char *)e->data);
+			finding(t, NULL,
+			        "event %" PRIu64 " (%s %.*s) was never "
+			        "delivered",
+			        e->position, e->type, (int)e->data_len,
+			        (const char *)e->data);
 		else if (!m && s->count != 0)
-			finding(t, NULL, "event %" PRIu64 " of type %s was "
+			finding(t, NULL,
+			        "event %" PRIu64 " of type %s was "
 			        "delivered: the filter does not take it",
 			        e->position, e->type);
 		else if (m && (e->data_len != strlen(s->token) ||
 		               memcmp(e->data, s->token, e->data_len) != 0))
-			finding(t, NULL, "event %" PRIu64 " is %.*s, delivered "
-			        "as %s", e->position, (int)e->data_len,
+			finding(t, NULL,
+			        "event %" PRIu64 " is %.*s, delivered "
+			        "as %s",
+			        e->position, (int)e->data_len,
 			        (const char *)e->data, s->token);
 		if (s->count > 1)
 			redelivered += s->count - 1;
@@ -869,12 +897,16 @@ check_all(struct test *t, uint64_t head)
 	cairn_iter_free(it);
 	cairn_close(st);
 	if (rc == CAIRN_DONE && expect != head + 1)
-		finding(t, NULL, "the store ends at %" PRIu64 ", the writer "
-		        "at %" PRIu64, expect - 1, head);
+		finding(t, NULL,
+		        "the store ends at %" PRIu64 ", the writer "
+		        "at %" PRIu64,
+		        expect - 1, head);
 	for (p = head + 1; p < t->nslots; p++)
 		if (t->slots[p].count)
-			finding(t, NULL, "position %" PRIu64 " was delivered, "
-			        "beyond the head %" PRIu64, p, head);
+			finding(t, NULL,
+			        "position %" PRIu64 " was delivered, "
+			        "beyond the head %" PRIu64,
+			        p, head);
 	/* no gap within a run: it delivered every matching event between
 	 * its start and its last delivery */
 	for (i = 0; rc == CAIRN_DONE && i < t->nruns; i++) {
@@ -883,14 +915,18 @@ check_all(struct test *t, uint64_t head)
 		if (s->nd == 0 || s->last_d > head || s->start > s->last_d)
 			continue;
 		if (s->nd != matching[s->last_d] - matching[s->start])
-			finding(t, NULL, "round %u delivered %" PRIu64 " events "
+			finding(t, NULL,
+			        "round %u delivered %" PRIu64 " events "
 			        "in %" PRIu64 "..%" PRIu64 ", where %" PRIu64
-			        " match", i + 1, s->nd, s->start + 1, s->last_d,
+			        " match",
+			        i + 1, s->nd, s->start + 1, s->last_d,
 			        matching[s->last_d] - matching[s->start]);
 	}
 	if (t->cursor != last_match)
-		finding(t, NULL, "the final cursor is %" PRIu64 ", the last "
-		        "matching event %" PRIu64, t->cursor, last_match);
+		finding(t, NULL,
+		        "the final cursor is %" PRIu64 ", the last "
+		        "matching event %" PRIu64,
+		        t->cursor, last_match);
 	printf("subkill: %" PRIu64 " events, %" PRIu64 " matching the filter;"
 	       " %" PRIu64 " deliveries (%" PRIu64 " repeated after a "
 	       "kill), %" PRIu64 " acks\n",
@@ -945,8 +981,10 @@ setup(struct test *t)
 	if (rc == CAIRN_UNSUPPORTED)
 		fprintf(stderr, "subkill: %s\n", cairn_last_error());
 	else if (rc != CAIRN_NOT_FOUND)
-		fprintf(stderr, "subkill: cairn_subs_get on a new store: %s: "
-		        "%s\n", cairn_status_str(rc), cairn_last_error());
+		fprintf(stderr,
+		        "subkill: cairn_subs_get on a new store: %s: "
+		        "%s\n",
+		        cairn_status_str(rc), cairn_last_error());
 	cairn_close(st);
 	if (rc == CAIRN_UNSUPPORTED)
 		return require ? -1 : 77;
@@ -973,7 +1011,7 @@ run_test(struct test *t)
 		rc = run_consumer(t, i, false);
 		if (rc == 77) {
 			fprintf(stderr, "subkill: the consumer says durable "
-			        "subscriptions are unsupported\n");
+			                "subscriptions are unsupported\n");
 			kill(t->writer_pid, SIGKILL);
 			reap(t->writer_pid, &rc);
 			return 77;
@@ -1042,7 +1080,8 @@ main(int argc, char **argv)
 	rc = run_test(t);
 	if (rc == 77)
 		printf("subkill: SKIPPED: %s keeps no durable subscriptions "
-		       "(or is not registered)\n", t->backend);
+		       "(or is not registered)\n",
+		       t->backend);
 	else if (rc == 0)
 		printf("subkill: PASS in %.1f s\n", now_s() - t->t0);
 	else
