@@ -17,8 +17,10 @@ build: deps
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
+# The CLI tour, then cairnd in the foreground on the same store (Ctrl-C
+# stops it); CAIRND_LISTEN=HOST:PORT to move it off 127.0.0.1:2113.
 run: build
-	@sh scripts/tour.sh $(BUILD)/cairn
+	@sh scripts/tour.sh $(BUILD)/cairn $(BUILD)/cairnd
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -1,7 +1,7 @@
 /*
  * cairn-bench.c -- cairn's benchmark program.
  *
- *     cairn-bench [--store-dir DIR] [--backend lmdb|memory|sqlite]
+ *     cairn-bench [--store-dir DIR] [--backend lmdb|memory|sqlite|postgres]
  *                 [--only W1,W1c,...] [--big] [--verify]
  *
  * First measures what the disk under DIR allows (the baseline the durable
@@ -28,6 +28,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define PAYLOAD_SIZE 256  /* bytes of JSON per event */
 #define PAYLOAD_POOL 1024 /* distinct payloads, built before timing */
@@ -273,9 +274,45 @@ mib_growth(long kib, char *buf, size_t size)
  * removing path removes the store): lmdb:path, or sqlite:path/events.db
  * with path created.  Returns 0, or -1 when the directory cannot be made.
  */
+/*
+ * postgres: the server is $CAIRN_PG_URI (scripts/pg-test-cluster.sh start
+ * DIR --durable writes one); each store is a schema of its own, named
+ * after the workload, this process and how many fresh stores of that
+ * name came before (a schema cannot be removed through cairn, so a fresh
+ * store is a new schema).
+ */
+#define BENCH_PG_NAMES 16
+static int
+pg_store_uri(const char *path, int fresh, char *uri, size_t urisize)
+{
+	static char names[BENCH_PG_NAMES][64];
+	static unsigned gens[BENCH_PG_NAMES];
+	const char *base = getenv("CAIRN_PG_URI");
+	const char *name = strrchr(path, '/');
+	int i;
+
+	name = name ? name + 1 : path;
+	if (base == NULL)
+		return -1;
+	for (i = 0; i < BENCH_PG_NAMES && names[i][0]; i++)
+		if (strcmp(names[i], name) == 0)
+			break;
+	if (i == BENCH_PG_NAMES)
+		return -1;
+	if (names[i][0] == '\0')
+		snprintf(names[i], sizeof(names[i]), "%s", name);
+	if (fresh)
+		gens[i]++;
+	snprintf(uri, urisize, "%s%cschema=bench_%ld_%s_%u", base,
+	         strchr(base, '?') ? '&' : '?', (long)getpid(), name, gens[i]);
+	return 0;
+}
+
 static int
 store_uri(const struct bench *b, const char *path, char *uri, size_t urisize)
 {
+	if (strcmp(b->backend, "postgres") == 0)
+		return pg_store_uri(path, 1, uri, urisize);
 	if (strcmp(b->backend, "sqlite") != 0) {
 		snprintf(uri, urisize, "%s:%s", b->backend, path);
 		return 0;
@@ -305,7 +342,11 @@ store_open(struct bench *b, const char *w, const char *name, int fresh,
 		if (fresh && bench_rm_rf(path) != 0)
 			return error_line(b, w, "cannot remove %s: %s", path,
 			                  strerror(errno));
-		if (store_uri(b, path, uri, urisize) != 0)
+		if (strcmp(b->backend, "postgres") == 0) {
+			if (pg_store_uri(path, fresh, uri, urisize) != 0)
+				return error_line(b, w, "postgres needs "
+				                        "CAIRN_PG_URI");
+		} else if (store_uri(b, path, uri, urisize) != 0)
 			return error_line(b, w, "cannot create %s: %s", path,
 			                  strerror(errno));
 	}
@@ -323,7 +364,8 @@ store_done(struct bench *b, const char *name, cairn_store *st, int keep)
 	char path[PATH_MAX + 16];
 
 	cairn_close(st);
-	if (keep || strcmp(b->backend, "memory") == 0)
+	if (keep || strcmp(b->backend, "memory") == 0 ||
+	    strcmp(b->backend, "postgres") == 0)
 		return;
 	snprintf(path, sizeof(path), "%s/%s", b->dir, name);
 	if (bench_rm_rf(path) != 0)
@@ -1768,7 +1810,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: cairn-bench [--store-dir DIR]"
-	        " [--backend lmdb|memory|sqlite]"
+	        " [--backend lmdb|memory|sqlite|postgres]"
 	        "\n                   [--only W1,W1c,W2,W3,W4,W5,W6,W7,W8,DISK]"
 	        " [--big]"
 	        " [--verify]\n"
@@ -1776,7 +1818,9 @@ usage(FILE *f)
 	        "(default ./bench-data);\n"
 	        "                   each workload uses DIR/wN, removed "
 	        "first; DIR/w2 is kept\n"
-	        "  --backend B      lmdb (default), sqlite or memory\n"
+	        "  --backend B      lmdb (default), sqlite, memory or postgres\n"
+	        "                   (postgres: the server in $CAIRN_PG_URI, "
+	        "a schema per store)\n"
 	        "  --only LIST      run only these (the disk baseline runs "
 	        "with W1 or DISK)\n"
 	        "  --big            also W3 at 10,000,000 events\n"
@@ -1851,6 +1895,8 @@ parse_args(int argc, char **argv, struct bench *b, const char **dir)
 				b->backend = "memory";
 			else if (strcmp(v, "sqlite") == 0)
 				b->backend = "sqlite";
+			else if (strcmp(v, "postgres") == 0)
+				b->backend = "postgres";
 			else
 				goto bad;
 		} else if ((v = option_value(argc, argv, &i, "--only",

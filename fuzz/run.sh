@@ -24,7 +24,7 @@ if ! grep -q '^CAIRN_FUZZ:BOOL=ON$' "$build/CMakeCache.txt" 2>/dev/null; then
 fi
 if [ $# -ge 2 ]; then shift 2; else shift; fi
 here=$(cd "$(dirname "$0")" && pwd)
-targets=${*:-fuzz_names fuzz_uri fuzz_import_line}
+targets=${*:-fuzz_names fuzz_uri fuzz_import_line fuzz_http_body}
 
 status=0
 for t in $targets; do

@@ -1,7 +1,12 @@
 #!/bin/sh
-# A short guided tour of cairn on the default LMDB store (./cairn-data).
+# A short guided tour of cairn on the default LMDB store (./cairn-data),
+# then, when the path of cairnd is given, the server on the same store in
+# the foreground, with the URL of its web UI (Ctrl-C stops it).
+#
+#   scripts/tour.sh [CAIRN [CAIRND]]
 set -e
 CAIRN=${1:-build/cairn}
+CAIRND=${2:-}
 export CAIRN_STORE=${CAIRN_STORE:-lmdb:./cairn-data}
 if [ -t 1 ]; then
 	step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
@@ -26,3 +31,12 @@ run "$CAIRN" stat
 run "$CAIRN" verify
 echo
 echo "Try: $CAIRN --help"
+[ -n "$CAIRND" ] || exit 0
+
+listen=${CAIRND_LISTEN:-127.0.0.1:2113}
+echo
+echo "Starting cairnd on $CAIRN_STORE -- the web UI: http://$listen/"
+echo "Try:  curl -s http://$listen/streams/account-$id"
+echo "      curl -N 'http://$listen/subscribe?from=start'   (docs/http-api.md)"
+echo "Ctrl-C stops it."
+exec "$CAIRND" --store "$CAIRN_STORE" --listen "$listen"

@@ -210,6 +210,9 @@ typedef struct cairn__backend_ops {
 extern const cairn__backend_ops cairn__memory_backend;
 extern const cairn__backend_ops cairn__lmdb_backend;
 extern const cairn__backend_ops cairn__sqlite_backend;
+/* postgres:// and postgresql:// (the same engine under both names) */
+extern const cairn__backend_ops cairn__postgres_backend;
+extern const cairn__backend_ops cairn__postgresql_backend;
 
 /* ---- Shared helpers for backends (src/core/) ---- */
 

@@ -13,6 +13,8 @@ static const cairn__backend_ops *const backends[] = {
         &cairn__memory_backend,
         &cairn__lmdb_backend,
         &cairn__sqlite_backend,
+        &cairn__postgres_backend,
+        &cairn__postgresql_backend,
 };
 
 const cairn__backend_ops *

@@ -82,7 +82,7 @@ parse_uri(const char *uri, const cairn__backend_ops **ops, const char **rest)
 	if (*ops == NULL)
 		return cairn__error(CAIRN_INVALID_URI, 0,
 		                    "store URI scheme '%.*s' is not known "
-		                    "(known: memory, lmdb, sqlite)",
+		                    "(known: memory, lmdb, sqlite, postgres)",
 		                    (int)(i > 64 ? 64 : i), uri);
 	*rest = uri + i + 1;
 	if (strlen(*rest) >= PATH_MAX)

@@ -40,9 +40,38 @@ int store_persists(void)
 	return conf_be->persists;
 }
 
+/* A format with "schema=%s" names a fresh database schema (a server
+ * backend) rather than a directory. */
+static int needs_schema(void)
+{
+	return strstr(conf_be->uri_format, "schema=%s") != NULL;
+}
+
 static int needs_dir(void)
 {
-	return strstr(conf_be->uri_format, "%s") != NULL;
+	return strstr(conf_be->uri_format, "%s") != NULL && !needs_schema();
+}
+
+/* A schema name no other test of any run has used: lower case letters,
+ * digits and '_', at most 63 bytes. */
+static void fresh_schema(const char *label, char *buf, size_t len)
+{
+	static unsigned counter;
+	struct timespec ts;
+	size_t o;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(buf, len, "t%lx_%ld_%u_", (unsigned long)ts.tv_sec,
+	         (long)getpid(), ++counter);
+	o = strlen(buf);
+	for (; label != NULL && *label && o + 1 < len && o < 60; label++) {
+		char c = *label;
+		buf[o++] = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+		                   ? c
+		                   : (c >= 'A' && c <= 'Z' ? (char)(c + 32)
+		                                           : '_');
+	}
+	buf[o] = '\0';
 }
 
 /* mkdir -p */
@@ -128,7 +157,22 @@ static int fresh_dir(const char *label, char *buf, size_t len)
 static cairn_status open_at_fresh_uri(conf_fixture *fx,
                                       const cairn_options *opts)
 {
+	char name[64];
+
 	fx->dir[0] = '\0';
+	if (needs_schema()) {
+		fresh_schema(fx->test_name, name, sizeof name);
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+#endif
+		snprintf(fx->uri, sizeof fx->uri, conf_be->uri_format, name);
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+		fx->st = NULL;
+		return cairn_open(fx->uri, opts, &fx->st);
+	}
 	if (needs_dir()) {
 		if (fresh_dir(fx->test_name, fx->dir, sizeof fx->dir) != 0) {
 			print_error("cannot create a store directory under %s\n",

@@ -9,11 +9,14 @@
  * giving its URI format and persistence flag on the command line, so a new
  * engine is one more add_test() line in CMakeLists.txt.
  *
- * Server backends (postgres://...) need a fresh database or schema per
- * test rather than a directory; they get an entry here whose uri_format
- * names a throw-away database when they arrive.
+ * Server backends need a fresh schema per test rather than a directory:
+ * a uri_format with "schema=%s" gets a fresh schema name (common.c).
+ * "postgres" takes its server from $CAIRN_PG_URI (a postgres:// URI, as
+ * scripts/pg-test-cluster.sh writes it); each test gets a schema of its
+ * own in that database.
  *
  * Environment:
+ *   CAIRN_PG_URI=URI        the database the postgres backend uses
  *   CAIRN_SKIP_BIG=1        skip the 1,000,000-event test
  *   CAIRN_TEST_FILTER=GLOB  run only the tests whose name matches
  */
@@ -30,6 +33,33 @@ static const conf_backend conf_backends[] = {
 };
 
 static conf_backend conf_custom;
+static char conf_pg_format[1200];
+
+/* The postgres entry: $CAIRN_PG_URI plus a fresh schema per test ('%'
+ * doubled, the text being a format). */
+static int pg_backend(void)
+{
+	const char *uri = getenv("CAIRN_PG_URI");
+	size_t o = 0;
+
+	if (uri == NULL || uri[0] == '\0') {
+		fprintf(stderr, "conformance: postgres needs CAIRN_PG_URI "
+		                "(scripts/pg-test-cluster.sh)\n");
+		return -1;
+	}
+	for (; *uri && o + 24 < sizeof conf_pg_format; uri++) {
+		if (*uri == '%')
+			conf_pg_format[o++] = '%';
+		conf_pg_format[o++] = *uri;
+	}
+	snprintf(conf_pg_format + o, sizeof conf_pg_format - o, "%cschema=%%s",
+	         strchr(conf_pg_format, '?') ? '&' : '?');
+	conf_custom.name = "postgres";
+	conf_custom.uri_format = conf_pg_format;
+	conf_custom.persists = 1;
+	conf_be = &conf_custom;
+	return 0;
+}
 
 static void usage(void)
 {
@@ -52,6 +82,8 @@ int main(int argc, char **argv)
 	     i++)
 		if (strcmp(argv[1], conf_backends[i].name) == 0)
 			conf_be = &conf_backends[i];
+	if (strcmp(argv[1], "postgres") == 0 && argc < 5 && pg_backend() != 0)
+		return 2;
 	if (argc >= 5) {
 		conf_custom.name = argv[1];
 		conf_custom.uri_format = argv[3];

@@ -81,7 +81,9 @@ static void test_open_bad_uris(void **state)
 static void test_open_unusable_path(void **state)
 {
 	conf_fixture *fx = *state;
-	if (strstr(conf_be->uri_format, "%s") == NULL)
+	/* no path: memory; a schema name (postgres), not a path */
+	if (strstr(conf_be->uri_format, "%s") == NULL ||
+	    strstr(conf_be->uri_format, "schema=%s") != NULL)
 		skip();
 	char dir[1100], file[1200], uri[1400];
 	conf_scratch_dir(fx, dir, sizeof dir);
