@@ -8,7 +8,8 @@
  * types, tags, sizes) to the library, so that both say the same thing.
  * Payloads given as JSON are stored as their own text, exactly as sent
  * but for the whitespace between tokens, which is dropped: numbers keep
- * their digits and keys their order.  This is the fuzz target's entry
+ * their digits and keys their order (integers must fit 64 bits: jansson,
+ * which checks the structure, refuses larger ones).  This is the fuzz target's entry
  * point (fuzz/fuzz_http_body.c); it knows nothing of HTTP.
  */
 #ifndef CAIRND_BODY_H
