@@ -1,6 +1,7 @@
 /*
  * bench-sys.c -- the host side of cairn-bench: clocks, the machine report,
- * process memory from /proc, the disk baseline and directory helpers.
+ * process memory from /proc, the disk baseline, directory helpers and the
+ * postgres store URIs.
  */
 #include "bench.h"
 
@@ -508,4 +509,44 @@ bench_disk_measure(const char *dir, struct bench_disk *d)
 		rc = disk_sequential(dir, chunk, d);
 	free(chunk);
 	return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * postgres store URIs (bench.h)
+ * ------------------------------------------------------------------------ */
+
+#define BENCH_PG_NAMES 32
+
+int
+bench_pg_store_uri(const char *name, int fresh, char *uri, size_t size)
+{
+	static char names[BENCH_PG_NAMES][32];
+	static unsigned gens[BENCH_PG_NAMES];
+	const char *base = getenv("CAIRN_PG_URI");
+	const char *slash = strrchr(name, '/');
+	int i, n, url;
+
+	name = slash ? slash + 1 : name;
+	if (base == NULL || base[0] == '\0' || name[0] == '\0' ||
+	    strlen(name) >= sizeof(names[0]))
+		return -1;
+	for (i = 0; i < BENCH_PG_NAMES && names[i][0]; i++)
+		if (strcmp(names[i], name) == 0)
+			break;
+	if (i == BENCH_PG_NAMES)
+		return -1;
+	if (names[i][0] == '\0')
+		snprintf(names[i], sizeof(names[i]), "%s", name);
+	if (fresh || gens[i] == 0)
+		gens[i]++;
+	/* postgres://... and postgresql://... take a query; anything else
+	 * after the scheme is libpq's keyword=value list */
+	url = strncmp(base, "postgres://", 11) == 0 ||
+	      strncmp(base, "postgresql://", 13) == 0;
+	n = snprintf(uri, size, "%s%sschema=bench_%ld_%s_%u", base,
+	             !url ? (base[strlen(base) - 1] == ':' ? "" : " ")
+	             : strchr(base, '?') ? "&"
+	                                 : "?",
+	             (long)getpid(), name, gens[i]);
+	return n < 0 || (size_t)n >= size ? -1 : 0;
 }

@@ -3,7 +3,8 @@
  * report, process memory, the disk baseline and directory helpers.
  *
  * Everything here is about the host, not about cairn: cairn-bench.c uses
- * only include/cairn.h to talk to the store.
+ * only include/cairn.h to talk to the store (bench_pg_store_uri() only
+ * builds a URI string; it calls nothing in cairn).
  */
 #ifndef CAIRN_BENCH_H
 #define CAIRN_BENCH_H
@@ -63,5 +64,20 @@ int bench_disk_measure(const char *dir, struct bench_disk *d);
 /* Only the preallocated sync loop (a), again: virtual disks drift, so W1
  * is bracketed by two measurements.  Fills the prealloc fields of *d. */
 int bench_disk_prealloc(const char *dir, struct bench_disk *d);
+
+/*
+ * The URI of the postgres store of workload `name` (cairn-bench's stores
+ * and W8's): the server is $CAIRN_PG_URI (scripts/pg-test-cluster.sh start
+ * DIR --durable writes one), and each store is a schema of its own,
+ * bench_<pid>_<name>_<generation>.  A schema cannot be removed through
+ * cairn, so a fresh store (fresh != 0) is the next generation; fresh == 0
+ * names the last store of that name again (W4 reading W2's store, or a
+ * reopen).  The schema goes into the URI's query (?schema= / &schema=)
+ * or, for the keyword=value spelling, as one more keyword.  Every process
+ * that is to share a store must be given the URI built once (W8-xproc
+ * builds it before it forks).  Returns 0, or -1 when $CAIRN_PG_URI is
+ * unset, the name is too long or too many names were used.
+ */
+int bench_pg_store_uri(const char *name, int fresh, char *uri, size_t size);
 
 #endif /* CAIRN_BENCH_H */

@@ -5,7 +5,7 @@
  *               cairn_sub_next() that was asleep waiting for it, another
  *               thread of the same process, one append at a time;
  *   W8-xproc    the same with the writer in another process (lmdb,
- *               sqlite: engines several processes share);
+ *               sqlite, postgres: engines several processes share);
  *   W8-catchup  a durable subscription reading 1,000,000 stored events
  *               from the beginning, acknowledging as it goes.
  *
@@ -51,6 +51,7 @@ struct w8 {
 	const char *dir;
 	const char *backend;
 	int memory;
+	int postgres;
 	int status; /* 0; 1 a target missed; 2 an error */
 };
 
@@ -165,7 +166,10 @@ fill_events(cairn_new_event *ev, size_t n, uint64_t seq)
 
 /* memory:, lmdb:DIR/name, or sqlite:DIR/name/events.db (DIR/name made
  * here), as cairn-bench's other stores: removing DIR/name removes the
- * store.  Returns 0, or -1 when the directory cannot be made. */
+ * store; for postgres a new schema on the server in $CAIRN_PG_URI
+ * (bench_pg_store_uri(), shared with cairn-bench.c).  Every call is a
+ * new, empty store.  Returns 0, or -1 when the directory cannot be made
+ * or $CAIRN_PG_URI is unset. */
 static int
 store_uri(struct w8 *c, const char *name, char *uri, size_t size)
 {
@@ -174,6 +178,9 @@ store_uri(struct w8 *c, const char *name, char *uri, size_t size)
 	if (c->memory) {
 		snprintf(uri, size, "memory:");
 		return 0;
+	}
+	if (c->postgres) {
+		return bench_pg_store_uri(name, 1, uri, size);
 	}
 	snprintf(path, sizeof(path), "%s/%s", c->dir, name);
 	if (strcmp(c->backend, "sqlite") != 0) {
@@ -186,12 +193,25 @@ store_uri(struct w8 *c, const char *name, char *uri, size_t size)
 	return 0;
 }
 
+/* The ERROR line of a store_uri() that failed. */
+static void
+store_uri_error(struct w8 *c, const char *w, const char *name)
+{
+	if (c->postgres)
+		w8_error(c, w, "postgres needs CAIRN_PG_URI (a postgres URI)");
+	else
+		w8_error(c, w, "cannot create %s/%s: %s", c->dir, name,
+		         strerror(errno));
+}
+
+/* A postgres store (a schema) stays on the server: the next store_uri()
+ * of that name is a new schema. */
 static void
 store_remove(struct w8 *c, const char *name)
 {
 	char path[PATH_MAX + 16];
 
-	if (c->memory)
+	if (c->memory || c->postgres)
 		return;
 	snprintf(path, sizeof(path), "%s/%s", c->dir, name);
 	if (bench_rm_rf(path) != 0)
@@ -350,8 +370,7 @@ w8_wake(struct w8 *c)
 	}
 	store_remove(c, "w8w");
 	if (store_uri(c, "w8w", uri, sizeof(uri)) != 0) {
-		w8_error(c, W, "cannot create %s/%s: %s", c->dir, "w8w",
-		         strerror(errno));
+		store_uri_error(c, W, "w8w");
 		goto out;
 	}
 	if (store_open(c, W, uri, CAIRN_DURABLE, &st) != 0)
@@ -554,8 +573,7 @@ w8_xproc(struct w8 *c)
 	}
 	store_remove(c, "w8x");
 	if (store_uri(c, "w8x", uri, sizeof(uri)) != 0) {
-		w8_error(c, W, "cannot create %s/%s: %s", c->dir, "w8x",
-		         strerror(errno));
+		store_uri_error(c, W, "w8x");
 		goto out;
 	}
 	if (pipe(go) != 0 || pipe(back) != 0) {
@@ -868,8 +886,7 @@ catchup_store(struct w8 *c, const char *store, unsigned per, int passes,
 	memset(out, 0, sizeof(*out));
 	store_remove(c, store);
 	if (store_uri(c, store, uri, sizeof(uri)) != 0) {
-		w8_error(c, W, "cannot create %s/%s: %s", c->dir, store,
-		         strerror(errno));
+		store_uri_error(c, W, store);
 		goto out;
 	}
 	/* relaxed for the untimed fill; the passes reopen it durable */
@@ -962,6 +979,7 @@ bench_w8(const char *dir, const char *backend)
 	c.dir = dir;
 	c.backend = backend;
 	c.memory = strcmp(backend, "memory") == 0;
+	c.postgres = strcmp(backend, "postgres") == 0;
 	init_data();
 	w8_wake(&c);
 	w8_xproc(&c);
