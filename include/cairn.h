@@ -152,6 +152,41 @@ CAIRN_API int cairn_last_error_native(void);
 #define CAIRN_APPEND_BYTES_MAX ((size_t)1 << 30)
 
 /* ------------------------------------------------------------------------
+ * Memory
+ *
+ * Every allocation the library makes goes through one process-global
+ * allocator, libc's by default.  A program may install its own (to count,
+ * cap or fail allocations) with cairn_set_allocator(): install it before
+ * any store is opened and keep it until every store is closed and every
+ * blob the library handed over has been freed; the call is not
+ * thread-safe against any concurrent use of the library.  When an
+ * allocation fails the call returns CAIRN_NOMEM, frees what it had taken
+ * and leaves the store usable (docs/reliability.md).
+ *
+ * The third-party engines under the backends (LMDB, SQLite, libpq) and
+ * jansson (used by the CLI and server only) allocate on their own and are
+ * outside the hook.
+ * ------------------------------------------------------------------------ */
+
+#define CAIRN_ALLOCATOR_VERSION 1
+
+typedef struct cairn_allocator {
+	int version; /* CAIRN_ALLOCATOR_VERSION */
+	/* As malloc(), realloc() and free(), with ctx passed back.  malloc
+	 * is never asked for 0 bytes; realloc is never given NULL or 0
+	 * bytes; free is never given NULL.  All three are required. */
+	void *(*malloc)(void *ctx, size_t size);
+	void *(*realloc)(void *ctx, void *ptr, size_t size);
+	void (*free)(void *ctx, void *ptr);
+	void *ctx;
+} cairn_allocator;
+
+/* Install a (copied) allocator; NULL restores libc's.  Returns CAIRN_OK;
+ * CAIRN_INVALID (an unknown version or a NULL function).  Process-global;
+ * not thread-safe (see above). */
+CAIRN_API cairn_status cairn_set_allocator(const cairn_allocator *a);
+
+/* ------------------------------------------------------------------------
  * Stores
  * ------------------------------------------------------------------------ */
 
@@ -899,7 +934,8 @@ CAIRN_API cairn_status cairn_snapshot_save(cairn_store *store,
                                            const void *state, size_t len);
 
 /* Load the newest snapshot of stream under schema: *version, and *state
- * (malloc'd, *len bytes; free it with cairn_free()).  Returns CAIRN_OK;
+ * (*len bytes, from the library's allocator; free it with cairn_free(),
+ * not free()).  Returns CAIRN_OK;
  * CAIRN_NOT_FOUND (none, or one newer than the stream: ignored);
  * CAIRN_INVALID; CAIRN_INVALID_STREAM; CAIRN_IO; CAIRN_NOMEM. */
 CAIRN_API cairn_status cairn_snapshot_load(cairn_store *store,
@@ -920,7 +956,8 @@ typedef struct cairn_aggregate_type {
 	/* Fill state from a snapshot blob; any status but CAIRN_OK makes the
 	 * load ignore the snapshot and fold from the start. */
 	cairn_status (*restore)(void *state, const void *blob, size_t len);
-	/* Make a blob of state (malloc'd, the library frees it). */
+	/* Make a blob of state: allocate it with malloc(); the library
+	 * frees it with free() (user memory, outside cairn_set_allocator). */
 	cairn_status (*serialize)(const void *state, void **blob,
 	                          size_t *len);
 } cairn_aggregate_type;

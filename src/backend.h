@@ -36,6 +36,20 @@
 
 #define CAIRN__BACKEND_OPS_VERSION 2
 
+/* The library's allocator (src/core/alloc.c): every allocation of the
+ * library, core and backends alike, goes through these, so that
+ * cairn_set_allocator() sees them all.  Same contracts as libc's;
+ * cairn__calloc checks n * size for overflow (NULL then);
+ * cairn__malloc(0) and cairn__realloc(p, 0) return a live 1-byte block;
+ * cairn__free(NULL) is a no-op.  Memory from one family is only ever
+ * freed by cairn__free(), never by free(), and the other way round. */
+void *cairn__malloc(size_t size);
+void *cairn__calloc(size_t n, size_t size);
+void *cairn__realloc(void *p, size_t size);
+char *cairn__strdup(const char *s);
+char *cairn__strndup(const char *s, size_t n);
+void cairn__free(void *p);
+
 /* An engine's open instance; each backend defines the struct. */
 typedef struct cairn__backend cairn__backend;
 
@@ -153,7 +167,8 @@ typedef struct cairn__backend_ops {
 
 	/* Snapshots (optional: NULL = CAIRN_UNSUPPORTED).  put keeps the
 	 * newest per (stream, schema), replacing older; get returns the kept
-	 * one (blob malloc'd, freed by the caller with free()) or
+	 * one (blob from cairn__malloc(), freed by the caller with
+	 * cairn__free()) or
 	 * CAIRN_NOT_FOUND.  Arguments are validated by the core. */
 	cairn_status (*snapshot_put)(cairn__backend *be, const char *stream,
 	                             size_t stream_len, uint64_t version,

@@ -41,6 +41,7 @@
  * in a registry by device and inode and shared with a reference count.
  */
 #include "backend.h"
+#include "lmdb_record.h"
 #include "lmdb_wal.h"
 
 #include <assert.h>
@@ -321,8 +322,9 @@ record_encode(uint8_t *out, size_t size, const cairn__write *w,
 /*
  * Decode the record of position pos into *ev, pointing into the map.
  * tags receives pointers to the tags (room for CAIRN_TAGS_MAX).  Checks
- * the structure (lengths, terminators) but not the CRC, which verify
- * does: a read must stay as cheap as a pointer walk.
+ * the structure (lengths, terminators, no NUL inside a name, tags that
+ * fill exactly their bytes) but not the CRC, which verify does: a read
+ * must stay as cheap as a pointer walk.
  */
 static cairn_status
 record_decode(const MDB_val *v, uint64_t pos, cairn_event *ev,
@@ -342,7 +344,9 @@ record_decode(const MDB_val *v, uint64_t pos, cairn_event *ev,
 		goto corrupt;
 	p = base + RECORD_HEADER_SIZE;
 	end = base + v->mv_size;
-	if (p[h.stream_len] != 0 || p[h.stream_len + 1 + h.type_len] != 0)
+	if (p[h.stream_len] != 0 || p[h.stream_len + 1 + h.type_len] != 0 ||
+	    memchr(p, 0, h.stream_len) != NULL ||
+	    memchr(p + h.stream_len + 1, 0, h.type_len) != NULL)
 		goto corrupt;
 	memcpy(ev->id.bytes, h.id, 16);
 	ev->stream = (const char *)p;
@@ -364,6 +368,8 @@ record_decode(const MDB_val *v, uint64_t pos, cairn_event *ev,
 		tags[i] = (const char *)p;
 		p += l + 1;
 	}
+	if (p != end) /* tags_len covers exactly the ntags tags */
+		goto corrupt;
 	ev->tags = tags;
 	ev->ntags = h.ntags;
 	ev->version = h.version;
@@ -396,6 +402,28 @@ record_crc_ok(const MDB_val *v)
 	memcpy(&stored, v->mv_data, 4);
 	return stored == (uint32_t)crc32(0L, (const uint8_t *)v->mv_data + 4,
 	                                 (uInt)(v->mv_size - 4));
+}
+
+/* The two above, for the decoder's fuzz target (lmdb_record.h). */
+cairn_status
+cairn__lmdb_record_decode(const void *rec, size_t len, uint64_t pos,
+                          cairn_event *ev, const char **tags)
+{
+	MDB_val v;
+
+	v.mv_size = len;
+	v.mv_data = (void *)(uintptr_t)rec;
+	return record_decode(&v, pos, ev, tags);
+}
+
+bool
+cairn__lmdb_record_crc_ok(const void *rec, size_t len)
+{
+	MDB_val v;
+
+	v.mv_size = len;
+	v.mv_data = (void *)(uintptr_t)rec;
+	return record_crc_ok(&v);
 }
 
 /* ---- the map gate ---- */
@@ -760,7 +788,7 @@ wbuf_entry(cairn__backend *be, uint64_t pos, size_t len)
 		size_t cap = be->wbuf_cap ? be->wbuf_cap : 65536;
 		while (cap < need)
 			cap *= 2;
-		p = realloc(be->wbuf, cap);
+		p = cairn__realloc(be->wbuf, cap);
 		if (p == NULL)
 			return NULL;
 		be->wbuf = p;
@@ -1047,7 +1075,7 @@ apply_request(MDB_txn *txn, cairn__backend *be, cairn__append_req *req,
 			return rc;
 	}
 	if (req->nwrites > STACK_METAS) {
-		metas = malloc(req->nwrites * sizeof(*metas));
+		metas = cairn__malloc(req->nwrites * sizeof(*metas));
 		if (metas == NULL) {
 			cairn__req_error(req, CAIRN_NOMEM, ENOMEM,
 			                 "out of memory");
@@ -1093,7 +1121,7 @@ apply_request(MDB_txn *txn, cairn__backend *be, cairn__append_req *req,
 	req->status = CAIRN_OK;
 out:
 	if (metas != metas_stack)
-		free(metas);
+		cairn__free(metas);
 	return rc;
 }
 
@@ -1731,7 +1759,7 @@ lmdb_snapshot_get(cairn__backend *be, const char *stream, size_t stream_len,
 		return lmdb_error(rc, "reading a snapshot");
 	}
 	size = v.mv_size - sizeof(*version);
-	copy = malloc(size ? size : 1);
+	copy = cairn__malloc(size ? size : 1);
 	if (copy == NULL) {
 		read_end(be, txn);
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
@@ -2537,8 +2565,8 @@ lmdb_iter_free(cairn__iter *base)
 	lmdb_iter *it = (lmdb_iter *)base;
 
 	iter_close_txn(it);
-	free(it->srcs);
-	free(it);
+	cairn__free(it->srcs);
+	cairn__free(it);
 }
 
 static const cairn__iter_ops lmdb_iter_ops = {lmdb_iter_next, lmdb_iter_free,
@@ -2548,7 +2576,7 @@ static cairn_status
 iter_new(cairn__backend *be, bool by_stream, const cairn_read_opts *opts,
          lmdb_iter **out)
 {
-	lmdb_iter *it = calloc(1, sizeof(*it));
+	lmdb_iter *it = cairn__calloc(1, sizeof(*it));
 	cairn_status st;
 	int rc;
 
@@ -2675,7 +2703,7 @@ plan_sources(lmdb_iter *it, const cairn_read_opts *opts)
 	if (!by_query)
 		cap = opts->ntypes;
 	else {
-		plans = calloc(q->nitems, sizeof(*plans));
+		plans = cairn__calloc(q->nitems, sizeof(*plans));
 		if (plans == NULL)
 			return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 		rc = mdb_cursor_open(it->txn, it->be->types, &types);
@@ -2690,7 +2718,7 @@ plan_sources(lmdb_iter *it, const cairn_read_opts *opts)
 			goto out;
 		}
 	}
-	it->srcs = calloc(cap, sizeof(*it->srcs));
+	it->srcs = cairn__calloc(cap, sizeof(*it->srcs));
 	if (it->srcs == NULL) {
 		st = cairn__error(CAIRN_NOMEM, 0, "out of memory");
 		goto out;
@@ -2712,7 +2740,7 @@ out:
 		mdb_cursor_close(tags);
 	if (types)
 		mdb_cursor_close(types);
-	free(plans);
+	cairn__free(plans);
 	return st;
 }
 
@@ -2900,7 +2928,7 @@ lmdb_stream_iter_free(cairn__stream_iter *base)
 		mdb_cursor_close(it->cur);
 	if (it->txn)
 		read_end(it->be, it->txn);
-	free(it);
+	cairn__free(it);
 }
 
 static const cairn__stream_iter_ops lmdb_stream_iter_ops = {
@@ -2910,7 +2938,7 @@ static cairn_status
 lmdb_list_streams(cairn__backend *be, const char *prefix, const char *after,
                   size_t limit, cairn__stream_iter **out)
 {
-	lmdb_stream_iter *it = calloc(1, sizeof(*it));
+	lmdb_stream_iter *it = cairn__calloc(1, sizeof(*it));
 	cairn_status st;
 	int rc;
 
@@ -2924,7 +2952,7 @@ lmdb_list_streams(cairn__backend *be, const char *prefix, const char *after,
 	memcpy(it->after, after, strlen(after) + 1);
 	st = read_begin(be, &it->txn);
 	if (st != CAIRN_OK) {
-		free(it);
+		cairn__free(it);
 		return st;
 	}
 	rc = mdb_cursor_open(it->txn, be->streams, &it->cur);
@@ -3629,7 +3657,7 @@ replay_once(cairn__backend *be, const wal_checkpoint *c, uint64_t *replayed)
 			rc = replay_payload(txn, be, buf, len, &next_stream);
 			(*replayed)++;
 		}
-		free(buf);
+		cairn__free(buf);
 		if (rc)
 			goto fail;
 	}
@@ -3738,7 +3766,7 @@ chain_resume(cairn__backend *be, const wal_checkpoint *c, uint64_t *applied,
 			break;
 		if (rc)
 			return rc;
-		free(buf);
+		cairn__free(buf);
 		lsn++;
 		*start = next;
 	}
@@ -3878,12 +3906,12 @@ notify_attach(cairn__backend *be)
 	cairn_status st;
 	char *path;
 
-	path = malloc(size);
+	path = cairn__malloc(size);
 	if (path == NULL)
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	snprintf(path, size, "%s/" NOTIFY_FILE, be->path);
 	st = cairn__notify_open(path, be->read_only, &be->notify);
-	free(path);
+	cairn__free(path);
 	return st;
 }
 
@@ -3900,7 +3928,7 @@ env_open(cairn__backend *be, const cairn_options *opts)
 	int rc;
 
 	be->psize = (uint32_t)sysconf(_SC_PAGESIZE);
-	be->ckpt_meta = malloc(4 * (size_t)be->psize);
+	be->ckpt_meta = cairn__malloc(4 * (size_t)be->psize);
 	if (be->ckpt_meta == NULL)
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	be->wal.fd = -1;
@@ -3995,12 +4023,12 @@ backend_free(cairn__backend *be)
 	}
 	wal_close(&be->wal);
 	cairn__notify_close(be->notify);
-	free(be->ckpt_meta);
-	free(be->wbuf);
+	cairn__free(be->ckpt_meta);
+	cairn__free(be->wbuf);
 	pthread_cond_destroy(&be->gate_cond);
 	pthread_mutex_destroy(&be->gate_mutex);
 	pthread_mutex_destroy(&be->write_mutex);
-	free(be);
+	cairn__free(be);
 }
 
 static cairn_status
@@ -4053,7 +4081,7 @@ lmdb_open(const char *path, const cairn_options *opts, cairn__backend **out)
 		*out = be;
 		return CAIRN_OK;
 	}
-	be = calloc(1, sizeof(*be) + len + 1);
+	be = cairn__calloc(1, sizeof(*be) + len + 1);
 	if (be == NULL) {
 		pthread_mutex_unlock(&registry_mutex);
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");

@@ -4,6 +4,7 @@
  * that uses it (when to log, checkpoint, replay) lives in lmdb.c.
  */
 #include "lmdb_wal.h"
+#include "backend.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -95,7 +96,7 @@ wal_grow(wal_file *w, uint64_t size)
 	size = (size + ZERO_CHUNK - 1) / ZERO_CHUNK * ZERO_CHUNK;
 	if (size <= w->size)
 		return 0;
-	zeros = calloc(1, ZERO_CHUNK);
+	zeros = cairn__calloc(1, ZERO_CHUNK);
 	if (zeros == NULL)
 		return ENOMEM;
 	/* Real zeros, not fallocate: an unwritten extent would make every
@@ -104,7 +105,7 @@ wal_grow(wal_file *w, uint64_t size)
 		n = (size_t)(size - off < ZERO_CHUNK ? size - off : ZERO_CHUNK);
 		rc = pwrite_all(w->fd, zeros, n, off);
 	}
-	free(zeros);
+	cairn__free(zeros);
 	if (rc == 0 && fdatasync(w->fd) != 0)
 		rc = errno;
 	if (rc == 0)
@@ -236,8 +237,8 @@ wal_read_checkpoint(wal_file *w, wal_checkpoint *c)
 	uint8_t *buf[2];
 	int ra, rb, rc = 0;
 
-	buf[0] = malloc((size_t)ss);
-	buf[1] = malloc((size_t)ss);
+	buf[0] = cairn__malloc((size_t)ss);
+	buf[1] = cairn__malloc((size_t)ss);
 	if (buf[0] == NULL || buf[1] == NULL) {
 		rc = ENOMEM;
 		goto out;
@@ -258,8 +259,8 @@ wal_read_checkpoint(wal_file *w, wal_checkpoint *c)
 		memcpy(c->meta, buf[pick] + SLOT_FIXED, 2 * (size_t)w->psize);
 	}
 out:
-	free(buf[0]);
-	free(buf[1]);
+	cairn__free(buf[0]);
+	cairn__free(buf[1]);
 	return rc;
 }
 
@@ -267,7 +268,7 @@ int
 wal_write_checkpoint(wal_file *w, const wal_checkpoint *c)
 {
 	uint64_t ss = slot_size(w->psize);
-	uint8_t *buf = calloc(1, (size_t)ss);
+	uint8_t *buf = cairn__calloc(1, (size_t)ss);
 	int rc;
 
 	if (buf == NULL)
@@ -283,7 +284,7 @@ wal_write_checkpoint(wal_file *w, const wal_checkpoint *c)
 	put32(buf + SLOT_CRC_OFFSET, crc_of(buf, (size_t)ss));
 	/* Alternate slots, so that a torn write leaves the other intact. */
 	rc = pwrite_all(w->fd, buf, (size_t)ss, (c->seq % 2) * ss);
-	free(buf);
+	cairn__free(buf);
 	if (rc == 0 && fdatasync(w->fd) != 0)
 		rc = errno;
 	return rc;
@@ -336,7 +337,7 @@ wal_read_record(wal_file *w, uint64_t offset, uint64_t lsn, uint8_t **buf,
 	if (get64(hdr + 8) != lsn ||
 	    offset + WAL_RECORD_HEADER + plen > w->size)
 		return ENOENT;
-	rec = malloc(WAL_RECORD_HEADER + (size_t)plen);
+	rec = cairn__malloc(WAL_RECORD_HEADER + (size_t)plen);
 	if (rec == NULL)
 		return ENOMEM;
 	rc = pread_all(w->fd, rec, WAL_RECORD_HEADER + (size_t)plen, offset);
@@ -344,7 +345,7 @@ wal_read_record(wal_file *w, uint64_t offset, uint64_t lsn, uint8_t **buf,
 	    get32(rec) != crc_of(rec + 4, WAL_RECORD_HEADER - 4 + (size_t)plen))
 		rc = ENOENT;
 	if (rc) {
-		free(rec);
+		cairn__free(rec);
 		return rc;
 	}
 	memmove(rec, rec + WAL_RECORD_HEADER, (size_t)plen);

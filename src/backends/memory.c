@@ -279,7 +279,7 @@ log_reserve(cairn__backend *be, size_t n)
 			cap *= 2;
 		if (cap > SIZE_MAX / sizeof(*dir))
 			return false;
-		dir = realloc(be->chunks, cap * sizeof(*dir));
+		dir = cairn__realloc(be->chunks, cap * sizeof(*dir));
 		if (dir == NULL)
 			return false;
 		be->bytes += (cap - be->chunks_cap) * sizeof(*dir);
@@ -287,7 +287,7 @@ log_reserve(cairn__backend *be, size_t n)
 		be->chunks_cap = cap;
 	}
 	while (be->nchunks < need) {
-		cairn_event **chunk = malloc(MEM_CHUNK_SIZE * sizeof(*chunk));
+		cairn_event **chunk = cairn__malloc(MEM_CHUNK_SIZE * sizeof(*chunk));
 
 		if (chunk == NULL)
 			return false;
@@ -330,14 +330,14 @@ table_reserve(cairn__backend *be, mem_table *t, size_t n)
 	cap = t->cap ? t->cap : MEM_TABLE_MIN;
 	while (cap / 2 < need)
 		cap *= 2;
-	slots = calloc(cap, sizeof(*slots));
+	slots = cairn__calloc(cap, sizeof(*slots));
 	if (slots == NULL)
 		return false;
 	for (i = 0; i < t->cap; i++)
 		if (t->slots[i].obj)
 			table_place(slots, cap, t->slots[i].hash,
 			            t->slots[i].obj);
-	free(t->slots);
+	cairn__free(t->slots);
 	be->bytes += (cap - t->cap) * sizeof(*slots);
 	t->slots = slots;
 	t->cap = cap;
@@ -485,7 +485,7 @@ stream_new(cairn__backend *be, const char *id, size_t len, uint64_t hash)
 	int level = skip_random_level(be);
 	size_t size = sizeof(mem_stream) +
 	              (size_t)level * sizeof(mem_stream *) + len + 1;
-	mem_stream *s = calloc(1, size);
+	mem_stream *s = cairn__calloc(1, size);
 	char *copy;
 
 	if (s == NULL)
@@ -512,8 +512,8 @@ stream_bytes(const mem_stream *s)
 static void
 stream_free(mem_stream *s)
 {
-	free(s->positions);
-	free(s);
+	cairn__free(s->positions);
+	cairn__free(s);
 }
 
 /*
@@ -533,7 +533,7 @@ positions_reserve(cairn__backend *be, mem_stream *s, size_t n)
 		cap = need;
 	if (cap > SIZE_MAX / sizeof(*p))
 		return false;
-	p = realloc(s->positions, (size_t)cap * sizeof(*p));
+	p = cairn__realloc(s->positions, (size_t)cap * sizeof(*p));
 	if (p == NULL)
 		return false;
 	be->bytes += (cap - s->positions_cap) * sizeof(*p);
@@ -577,7 +577,7 @@ event_new(const cairn__write *w, size_t k, uint64_t version, uint64_t position,
 	for (i = 0; i < ne->ntags; i++)
 		if (!size_add(&size, strlen(ne->tags[i]) + 1))
 			return NULL;
-	ev = malloc(size);
+	ev = cairn__malloc(size);
 	if (ev == NULL)
 		return NULL;
 	*bytes += size;
@@ -656,7 +656,7 @@ postings_want(cairn__backend *be, mem_table *t, const char *key)
 	if (p == NULL) {
 		if (!table_reserve(be, t, 1))
 			return NULL;
-		p = calloc(1, sizeof(*p) + len + 1);
+		p = cairn__calloc(1, sizeof(*p) + len + 1);
 		if (p == NULL)
 			return NULL;
 		p->hash = hash;
@@ -672,7 +672,7 @@ postings_want(cairn__backend *be, mem_table *t, const char *key)
 			cap = p->count + p->pending + 1;
 		if (cap > SIZE_MAX / sizeof(*pos))
 			return NULL;
-		pos = realloc(p->pos, cap * sizeof(*pos));
+		pos = cairn__realloc(p->pos, cap * sizeof(*pos));
 		if (pos == NULL)
 			return NULL;
 		be->bytes += (cap - p->cap) * sizeof(*pos);
@@ -915,7 +915,7 @@ plan_new(const cairn__backend *be, const cairn_query *q, mem_plan **out)
 	off_ptrs = align_up(off_qitems + q->nitems * sizeof(*qitems),
 	                    _Alignof(const char *));
 	off_text = off_ptrs + nkeys * sizeof(*ptrs);
-	plan = malloc(off_text + text);
+	plan = cairn__malloc(off_text + text);
 	if (plan == NULL)
 		return cairn__error(CAIRN_NOMEM, 0,
 		                    "memory store: out of memory");
@@ -1239,7 +1239,7 @@ nomem:
 	for (k = 0; k < built; k++) {
 		cairn_event **slot = log_slot(be, be->head + 1 + k);
 
-		free(*slot);
+		cairn__free(*slot);
 		*slot = NULL;
 	}
 	for (wi = 0; wi < req->nwrites; wi++)
@@ -1279,11 +1279,11 @@ mem_append(cairn__backend *be, cairn__append_req *req)
 			                        cairn_last_error());
 	}
 	if (req->nwrites > MEM_PREP_STACK)
-		prep = calloc(req->nwrites, sizeof(*prep));
+		prep = cairn__calloc(req->nwrites, sizeof(*prep));
 	if (nkeys > MEM_LISTS_STACK)
 		lists = nkeys > SIZE_MAX / sizeof(*lists)
 		                ? NULL
-		                : malloc(nkeys * sizeof(*lists));
+		                : cairn__malloc(nkeys * sizeof(*lists));
 	if (prep == NULL || lists == NULL) {
 		rc = cairn__req_error(req, CAIRN_NOMEM, 0,
 		                      "memory store: out of memory");
@@ -1303,11 +1303,11 @@ mem_append(cairn__backend *be, cairn__append_req *req)
 	pthread_rwlock_unlock(&be->lock);
 
 done:
-	free(plan);
+	cairn__free(plan);
 	if (prep != stack)
-		free(prep);
+		cairn__free(prep);
 	if (lists != lists_stack)
-		free(lists);
+		cairn__free(lists);
 	return req->status = rc;
 }
 
@@ -1371,7 +1371,7 @@ stream_reader_head(cairn__iter *base, uint64_t *position)
 static void
 reader_free(cairn__iter *it)
 {
-	free(it);
+	cairn__free(it);
 }
 
 static const cairn__iter_ops stream_reader_ops = {
@@ -1386,7 +1386,7 @@ static cairn_status
 mem_read_stream(cairn__backend *be, const char *stream, size_t stream_len,
                 const cairn_read_opts *opts, cairn__iter **out)
 {
-	mem_stream_reader *r = malloc(sizeof(*r) + stream_len + 1);
+	mem_stream_reader *r = cairn__malloc(sizeof(*r) + stream_len + 1);
 	uint64_t from = opts ? opts->from : 0;
 
 	if (r == NULL)
@@ -1501,8 +1501,8 @@ log_reader_free(cairn__iter *base)
 {
 	mem_log_reader *r = (mem_log_reader *)base;
 
-	free(r->plan);
-	free(r);
+	cairn__free(r->plan);
+	cairn__free(r);
 }
 
 static const cairn__iter_ops log_reader_ops = {
@@ -1535,7 +1535,7 @@ read_plan(const cairn__backend *be, const cairn_read_opts *opts, mem_plan **out)
 static cairn_status
 mem_read_all(cairn__backend *be, const cairn_read_opts *opts, cairn__iter **out)
 {
-	mem_log_reader *r = malloc(sizeof(*r));
+	mem_log_reader *r = cairn__malloc(sizeof(*r));
 	uint64_t from = opts ? opts->from : 0;
 	cairn_status rc;
 
@@ -1544,7 +1544,7 @@ mem_read_all(cairn__backend *be, const cairn_read_opts *opts, cairn__iter **out)
 		                    "memory store: out of memory");
 	rc = read_plan(be, opts, &r->plan);
 	if (rc != CAIRN_OK) {
-		free(r);
+		cairn__free(r);
 		return rc;
 	}
 	r->base.ops = &log_reader_ops;
@@ -1635,7 +1635,7 @@ snapshots_find(const cairn__backend *be, const char *stream, size_t stream_len,
 static void *
 blob_copy(const void *src, size_t len)
 {
-	void *b = malloc(len ? len : 1);
+	void *b = cairn__malloc(len ? len : 1);
 
 	if (b && len)
 		memcpy(b, src, len);
@@ -1659,10 +1659,10 @@ mem_snapshot_put(cairn__backend *be, const char *stream, size_t stream_len,
 	mem_snapshot *sn, *fresh;
 	void *copy = blob_copy(blob, len), *old = NULL;
 
-	fresh = malloc(sizeof(*fresh) + stream_len + schema_len + 2);
+	fresh = cairn__malloc(sizeof(*fresh) + stream_len + schema_len + 2);
 	if (copy == NULL || fresh == NULL) {
-		free(copy);
-		free(fresh);
+		cairn__free(copy);
+		cairn__free(fresh);
 		return cairn__error(CAIRN_NOMEM, 0,
 		                    "memory store: out of memory");
 	}
@@ -1698,14 +1698,14 @@ mem_snapshot_put(cairn__backend *be, const char *stream, size_t stream_len,
 		copy = NULL;
 	}
 	pthread_rwlock_unlock(&be->lock);
-	free(old);
+	cairn__free(old);
 	if (copy != NULL) {
-		free(copy);
-		free(fresh);
+		cairn__free(copy);
+		cairn__free(fresh);
 		return cairn__error(CAIRN_NOMEM, 0,
 		                    "memory store: out of memory");
 	}
-	free(fresh);
+	cairn__free(fresh);
 	return CAIRN_OK;
 }
 
@@ -1799,7 +1799,7 @@ lister_next(cairn__stream_iter *base, const cairn_stream_info **info)
 static void
 lister_free(cairn__stream_iter *it)
 {
-	free(it);
+	cairn__free(it);
 }
 
 static const cairn__stream_iter_ops lister_ops = {
@@ -1818,7 +1818,7 @@ mem_list_streams(cairn__backend *be, const char *prefix, const char *after,
 		return cairn__error(CAIRN_INVALID, 0,
 		                    "prefix or cursor is longer than %d bytes",
 		                    CAIRN_STREAM_ID_MAX);
-	l = calloc(1, sizeof(*l));
+	l = cairn__calloc(1, sizeof(*l));
 	if (l == NULL)
 		return cairn__error(CAIRN_NOMEM, 0,
 		                    "memory store: out of memory");
@@ -2196,7 +2196,7 @@ mem_open(const char *path, const cairn_options *opts, cairn__backend **out)
 		                    "a memory store takes no path: write "
 		                    "\"memory:\", not \"memory:%.200s\"",
 		                    path);
-	be = calloc(1, sizeof(*be));
+	be = cairn__calloc(1, sizeof(*be));
 	if (be == NULL)
 		return cairn__error(CAIRN_NOMEM, 0,
 		                    "memory store: out of memory");
@@ -2207,7 +2207,7 @@ mem_open(const char *path, const cairn_options *opts, cairn__backend **out)
 			pthread_rwlock_destroy(&be->lock);
 	}
 	if (err != 0) {
-		free(be);
+		cairn__free(be);
 		return cairn__error(CAIRN_NOMEM, err,
 		                    "memory store: cannot create its lock");
 	}
@@ -2280,13 +2280,13 @@ cursor_insert(cairn__backend *be, size_t i, const char *name, size_t len)
 	if (be->ncursors == be->cursors_cap) {
 		size_t cap = be->cursors_cap ? be->cursors_cap * 2 : 8;
 
-		c = realloc(be->cursors, cap * sizeof(*c));
+		c = cairn__realloc(be->cursors, cap * sizeof(*c));
 		if (c == NULL)
 			return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 		be->cursors = c;
 		be->cursors_cap = cap;
 	}
-	copy = malloc(len + 1);
+	copy = cairn__malloc(len + 1);
 	if (copy == NULL)
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	memcpy(copy, name, len);
@@ -2332,7 +2332,7 @@ mem_cursor_delete(cairn__backend *be, const char *name, size_t len)
 	pthread_mutex_lock(&be->cursors_lock);
 	i = cursor_find(be, name, len, &found);
 	if (found) {
-		free(be->cursors[i].name);
+		cairn__free(be->cursors[i].name);
 		memmove(&be->cursors[i], &be->cursors[i + 1],
 		        (be->ncursors - i - 1) * sizeof(*be->cursors));
 		be->ncursors--;
@@ -2383,7 +2383,7 @@ table_free_all(mem_table *t, void (*free_obj)(void *obj))
 	for (i = 0; i < t->cap; i++)
 		if (t->slots[i].obj != NULL)
 			free_obj(t->slots[i].obj);
-	free(t->slots);
+	cairn__free(t->slots);
 }
 
 static void
@@ -2391,8 +2391,8 @@ postings_free(void *obj)
 {
 	mem_postings *p = obj;
 
-	free(p->pos);
-	free(p);
+	cairn__free(p->pos);
+	cairn__free(p);
 }
 
 static void
@@ -2400,8 +2400,8 @@ snapshot_free(void *obj)
 {
 	mem_snapshot *sn = obj;
 
-	free(sn->blob);
-	free(sn);
+	cairn__free(sn->blob);
+	cairn__free(sn);
 }
 
 static void
@@ -2414,25 +2414,25 @@ mem_close(cairn__backend *be)
 	if (be == NULL)
 		return;
 	for (p = 1; p <= be->head; p++)
-		free(*log_slot(be, p));
+		cairn__free(*log_slot(be, p));
 	for (i = 0; i < be->nchunks; i++)
-		free(be->chunks[i]);
-	free(be->chunks);
-	free(be->ids.slots);
+		cairn__free(be->chunks[i]);
+	cairn__free(be->chunks);
+	cairn__free(be->ids.slots);
 	for (s = be->skip_head[0]; s; s = next) {
 		next = s->next[0];
 		stream_free(s);
 	}
-	free(be->streams.slots);
+	cairn__free(be->streams.slots);
 	table_free_all(&be->types, postings_free);
 	table_free_all(&be->tags, postings_free);
 	table_free_all(&be->snapshots, snapshot_free);
 	for (i = 0; i < be->ncursors; i++)
-		free(be->cursors[i].name);
-	free(be->cursors);
+		cairn__free(be->cursors[i].name);
+	cairn__free(be->cursors);
 	pthread_mutex_destroy(&be->cursors_lock);
 	pthread_rwlock_destroy(&be->lock);
-	free(be);
+	cairn__free(be);
 }
 
 const cairn__backend_ops cairn__memory_backend = {

@@ -82,6 +82,10 @@
 
 void (*cairn__pg_before_commit_hook)(void *ctx, int backend_pid);
 void *cairn__pg_before_commit_ctx;
+const char *cairn__pg_before_commit_sql;
+void (*cairn__pg_chunk_hook)(void *ctx, int rows);
+void *cairn__pg_chunk_ctx;
+int cairn__pg_skip_idle_check;
 
 /* ---- SQL ---- */
 
@@ -239,6 +243,10 @@ static const char sql_cursor_next[] =
 typedef struct pg_conn {
 	PGconn *db;
 	struct pg_conn *next; /* in the idle list */
+	/* taken from the idle list by pool_get() and nothing run on it yet
+	 * in this call: its first statement may be retried once on a new
+	 * connection (pool_exec()) */
+	bool reused;
 } pg_conn;
 
 struct cairn__backend {
@@ -306,6 +314,12 @@ pg_map(const char *state)
 		return CAIRN_TOO_LARGE;
 	if (strcmp(state, "57014") == 0) /* query_canceled */
 		return CAIRN_TIMEOUT;
+	/* numeric_value_out_of_range: every number this engine binds is a
+	 * caller's (a position, version or bound) and every column it reads
+	 * is a bigint the engine wrote, so it is an argument beyond
+	 * PostgreSQL's bigint (above 2^63 - 1), not damaged data */
+	if (strcmp(state, "22003") == 0)
+		return CAIRN_INVALID;
 	if (strncmp(state, "23", 2) == 0 || /* integrity constraints */
 	    strncmp(state, "42", 2) == 0 || /* the schema is not ours */
 	    strncmp(state, "22", 2) == 0)   /* data exceptions */
@@ -479,7 +493,7 @@ array_literal(const char *const *items, size_t n, char **out)
 		return true;
 	for (i = 0; i < n; i++)
 		need += 2 * strlen(items[i]) + 3;
-	s = malloc(need);
+	s = cairn__malloc(need);
 	if (s == NULL)
 		return false;
 	s[o++] = '{';
@@ -507,7 +521,7 @@ decoder_reserve(pg_decoder *d, size_t len)
 
 	if (len <= d->cap)
 		return true;
-	p = realloc(d->buf, len);
+	p = cairn__realloc(d->buf, len);
 	if (p == NULL)
 		return false;
 	d->buf = p;
@@ -613,20 +627,41 @@ quiet(void *arg, const PGresult *r)
 }
 
 /*
+ * TCP keepalives of the listener's connection.  The listener only waits
+ * for the server to speak, so a network path that dies silently (a
+ * crashed host, a dropped NAT or firewall entry: no FIN, no RST) would
+ * go unnoticed for the kernel's default of 2 hours and more, and the
+ * store would hear of no other process's commit meanwhile.  With these
+ * the kernel probes after 30 s of silence, every 10 s, and gives up
+ * after 3 unanswered probes: a dead path is noticed within about 60 s,
+ * and the listener reconnects.  The connection string's own settings
+ * come later and win (docs/schema-postgres.md).
+ */
+static const char *const listener_keys[] = {
+        "keepalives", "keepalives_idle", "keepalives_interval",
+        "keepalives_count", "dbname", NULL};
+#define PG_LISTENER_KEEPALIVES "1", "30", "10", "3"
+
+/*
  * A new connection, its search_path set to the store's schema (a name
- * schema_ok() admitted, passed as a parameter).  CAIRN_OK or CAIRN_IO
- * with libpq's sentence.
+ * schema_ok() admitted, passed as a parameter); for the listener, with
+ * TCP keepalives.  CAIRN_OK or CAIRN_IO with libpq's sentence.
  */
 static cairn_status
-conn_open(cairn__backend *be, PGconn **out)
+conn_open(cairn__backend *be, bool listener, PGconn **out)
 {
+	const char *const listener_vals[] = {PG_LISTENER_KEEPALIVES,
+	                                     be->ci.conninfo, NULL};
 	pg_params p = {.n = 0};
 	PGconn *db;
 	PGresult *r;
 	char msg[400];
 
 	*out = NULL;
-	db = PQconnectdb(be->ci.conninfo);
+	/* the connection string is expanded in dbname's place (a URI or
+	 * key=value pairs), after the keepalives */
+	db = listener ? PQconnectdbParams(listener_keys, listener_vals, 1)
+	              : PQconnectdb(be->ci.conninfo);
 	if (db == NULL)
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	if (PQstatus(db) != CONNECTION_OK) {
@@ -653,9 +688,43 @@ conn_open(cairn__backend *be, PGconn **out)
 }
 
 /*
+ * Whether an idle connection still looks alive, without a round trip.
+ * PQstatus() says CONNECTION_OK for a connection the server has already
+ * dropped (a restart, pg_terminate_backend(), a failover) until libpq
+ * next reads from it.  An idle connection has nothing to read; when its
+ * socket is readable the server sent something meanwhile: a notice, a
+ * parameter change, or its last words (a FATAL error, which libpq hands
+ * to the notice receiver, then the end of the stream, which makes the
+ * connection CONNECTION_BAD).  So read what is there.  This catches the
+ * common case before anything is sent; a connection that dies after
+ * this check is left to pool_exec()'s retry.
+ */
+static bool
+conn_alive(PGconn *db)
+{
+	struct pollfd pfd;
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		if (PQstatus(db) != CONNECTION_OK || PQsocket(db) < 0)
+			return false;
+		pfd.fd = PQsocket(db);
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, 0) <= 0)
+			return true; /* nothing waiting (or poll failed: the
+			              * statement will tell) */
+		if (!PQconsumeInput(db))
+			return false;
+	}
+	return PQstatus(db) == CONNECTION_OK;
+}
+
+/*
  * A connection of the pool: an idle one, a new one while fewer than
  * pool_size are open, or else the next one given back.  A connection
- * found broken is replaced.
+ * found broken (conn_alive()) is replaced.  One taken from the idle
+ * list is marked reused, for pool_exec().
  */
 static cairn_status
 pool_get(cairn__backend *be, pg_conn **out)
@@ -673,12 +742,15 @@ pool_get(cairn__backend *be, pg_conn **out)
 		be->nopen++;
 	}
 	pthread_mutex_unlock(&be->pool_mutex);
-	if (c != NULL && PQstatus(c->db) == CONNECTION_OK) {
+	if (c != NULL && (cairn__pg_skip_idle_check
+	                          ? PQstatus(c->db) == CONNECTION_OK
+	                          : conn_alive(c->db))) {
+		c->reused = true;
 		*out = c;
 		return CAIRN_OK;
 	}
 	if (c == NULL) {
-		c = calloc(1, sizeof(*c));
+		c = cairn__calloc(1, sizeof(*c));
 		if (c == NULL) {
 			st = cairn__error(CAIRN_NOMEM, 0, "out of memory");
 			goto fail;
@@ -687,13 +759,14 @@ pool_get(cairn__backend *be, pg_conn **out)
 		PQfinish(c->db);
 		c->db = NULL;
 	}
-	st = conn_open(be, &c->db);
+	st = conn_open(be, false, &c->db);
 	if (st != CAIRN_OK)
 		goto fail;
+	c->reused = false;
 	*out = c;
 	return CAIRN_OK;
 fail:
-	free(c);
+	cairn__free(c);
 	pthread_mutex_lock(&be->pool_mutex);
 	be->nopen--;
 	pthread_cond_signal(&be->pool_cond);
@@ -723,7 +796,44 @@ pool_put(cairn__backend *be, pg_conn *c)
 	pthread_mutex_unlock(&be->pool_mutex);
 	if (c != NULL) {
 		PQfinish(c->db);
-		free(c);
+		cairn__free(c);
+	}
+}
+
+/*
+ * Run the FIRST statement of a call on c (PQexec() when it has neither
+ * parameters nor binary rows, so it may be several statements, like
+ * sql_begin_lock_head).  When it fails because the connection is gone
+ * (CONNECTION_BAD afterwards) and c came from the idle list (a server
+ * restart or failover since it was last used), connect anew and run it
+ * once more: the call has done nothing yet, and the statement is never
+ * a COMMIT, so the retry cannot repeat anything, even for an append
+ * (its first statement only begins the transaction and takes the head
+ * lock).  Only for statements that are safe to run twice: reads, BEGIN,
+ * idempotent upserts; a lost COMMIT keeps its unknown outcome (commit()).
+ * When the new connection cannot be made the first failure is returned,
+ * c->db then NULL (pool_put() drops it).
+ */
+static PGresult *
+pool_exec(cairn__backend *be, pg_conn *c, const char *sql, const pg_params *p,
+          bool binary)
+{
+	bool reused = c->reused;
+	PGresult *r;
+	int tries;
+
+	c->reused = false;
+	for (tries = 0;; tries++) {
+		r = p != NULL || binary ? pg_run(c->db, sql, p, binary)
+		                        : PQexec(c->db, sql);
+		if (tries > 0 || !reused || res_ok(r) ||
+		    PQstatus(c->db) != CONNECTION_BAD)
+			return r;
+		PQfinish(c->db);
+		c->db = NULL;
+		if (conn_open(be, false, &c->db) != CAIRN_OK)
+			return r;
+		PQclear(r);
 	}
 }
 
@@ -839,8 +949,8 @@ cond_item(PGconn *db, const cairn_query_item *item, uint64_t after,
 		*first = pos;
 out:
 	PQclear(r);
-	free(tags);
-	free(types);
+	cairn__free(tags);
+	cairn__free(types);
 	return st;
 }
 
@@ -917,7 +1027,7 @@ buf_room(batch_state *bs, size_t o, size_t len)
 		return true;
 	while (cap < o + len)
 		cap *= 2;
-	p = realloc(bs->buf, cap);
+	p = cairn__realloc(bs->buf, cap);
 	if (p == NULL)
 		return false;
 	bs->buf = p;
@@ -1147,8 +1257,8 @@ apply_request(batch_state *bs, cairn__append_req *req)
 			return CAIRN_OK;
 	}
 	if (req->nwrites > STACK_WRITES) {
-		vers = malloc(req->nwrites * sizeof(*vers));
-		created = malloc(req->nwrites * sizeof(*created));
+		vers = cairn__malloc(req->nwrites * sizeof(*vers));
+		created = cairn__malloc(req->nwrites * sizeof(*created));
 		if (vers == NULL || created == NULL) {
 			st = cairn__error(CAIRN_NOMEM, 0, "out of memory");
 			goto out;
@@ -1183,9 +1293,9 @@ apply_request(batch_state *bs, cairn__append_req *req)
 	req->status = CAIRN_OK;
 out:
 	if (vers != vstack)
-		free(vers);
+		cairn__free(vers);
 	if (created != cstack)
-		free(created);
+		cairn__free(created);
 	return st;
 }
 
@@ -1252,10 +1362,24 @@ commit(PGconn *db, cairn__append_req **reqs, size_t n)
 	if (cairn__pg_before_commit_hook)
 		cairn__pg_before_commit_hook(cairn__pg_before_commit_ctx,
 		                             PQbackendPID(db));
+	if (cairn__pg_before_commit_sql != NULL)
+		PQclear(PQexec(db, cairn__pg_before_commit_sql));
 	r = PQexec(db, "COMMIT");
-	if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+	if (PQresultStatus(r) == PGRES_COMMAND_OK &&
+	    strcmp(PQcmdStatus(r), "COMMIT") == 0) {
 		PQclear(r);
 		return CAIRN_OK;
+	}
+	if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+		/* COMMIT of a transaction that had failed: the server rolled
+		 * it back ("ROLLBACK", no error); known not committed */
+		fail_batch(reqs, n, CAIRN_IO,
+		           "postgres: the transaction was rolled back at "
+		           "COMMIT (a statement in it had failed): nothing "
+		           "was appended",
+		           0);
+		PQclear(r);
+		return CAIRN_IO;
 	}
 	state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 	pg_text(db, r, msg, sizeof(msg));
@@ -1305,10 +1429,12 @@ commit_batch(void *ctx, cairn__append_req **reqs, size_t n)
 		           cairn_last_error_native());
 		return;
 	}
-	bs.db = c->db;
 	/* BEGIN and the lock in one round trip (a simple query of two
-	 * statements: PQexec() returns the last one's result) */
-	r = PQexec(bs.db, sql_begin_lock_head);
+	 * statements: PQexec() returns the last one's result); retried on
+	 * a new connection when a pooled one turns out dead (pool_exec():
+	 * nothing was done yet) */
+	r = pool_exec(be, c, sql_begin_lock_head, NULL, false);
+	bs.db = c->db;
 	if (!res_ok(r))
 		st = pg_fail(NULL, bs.db, r, "locking the head");
 	else if (PQntuples(r) != 1)
@@ -1344,7 +1470,7 @@ commit_batch(void *ctx, cairn__append_req **reqs, size_t n)
 	wrote = commit(bs.db, reqs, n) == CAIRN_OK;
 out:
 	PQclear(r);
-	free(bs.buf);
+	cairn__free(bs.buf);
 	pool_put(be, c);
 	if (wrote)
 		cairn__notify_bump(be->notify);
@@ -1369,6 +1495,10 @@ typedef struct pg_iter {
 	bool backwards;
 	bool done;
 	uint64_t next; /* the next version or position; 0: none left */
+	/* the most rows the caller can still take (its limit less the rows
+	 * yielded), so no chunk fetches more; UINT64_MAX: no such bound
+	 * (no limit, or a filtered read: see iter_new()) */
+	uint64_t left;
 	uint64_t start_head, done_head;
 	PGresult *res; /* the current chunk */
 	int row, nrows;
@@ -1398,14 +1528,19 @@ fetch_chunk(pg_iter *it)
 	it->res = NULL;
 	it->par.n = 0;
 	par_u64(&it->par, it->next);
-	par_u64(&it->par, PG_CHUNK_ROWS);
+	/* a limited read fetches no more rows than it may yield (at least
+	 * one: the core stops calling at its limit anyway) */
+	par_u64(&it->par, it->left < PG_CHUNK_ROWS
+	                          ? (it->left ? it->left : 1)
+	                          : PG_CHUNK_ROWS);
 	par_u64(&it->par, PG_CHUNK_BYTES);
 	it->par.n = it->npar;
 	st = pool_get(it->be, &c);
 	if (st != CAIRN_OK)
 		return st;
-	it->res = PQexecParams(c->db, it->sql, it->par.n, NULL, it->par.val,
-	                       it->par.len, it->par.fmt, 1);
+	/* one statement, a read: retried on a new connection when a pooled
+	 * one turns out dead */
+	it->res = pool_exec(it->be, c, it->sql, &it->par, true);
 	if (PQresultStatus(it->res) != PGRES_TUPLES_OK ||
 	    PQntuples(it->res) < 1) {
 		st = pg_fail(NULL, c->db, it->res, "reading events");
@@ -1419,6 +1554,8 @@ fetch_chunk(pg_iter *it)
 	it->nrows = PQntuples(it->res);
 	if (it->nrows == 1 && PQgetisnull(it->res, 0, 1))
 		it->nrows = 0;
+	if (cairn__pg_chunk_hook)
+		cairn__pg_chunk_hook(cairn__pg_chunk_ctx, it->nrows);
 	return CAIRN_OK;
 }
 
@@ -1448,6 +1585,8 @@ pg_iter_next(cairn__iter *base, const cairn_event **out)
 	if (st != CAIRN_OK)
 		return st;
 	it->row++;
+	if (it->left != UINT64_MAX && it->left > 0)
+		it->left--;
 	if (it->by_stream)
 		it->next = it->backwards ? it->dec.ev.version - 1
 		                         : it->dec.ev.version + 1;
@@ -1509,10 +1648,10 @@ pg_iter_free(cairn__iter *base)
 
 	PQclear(it->res);
 	for (i = 0; i < it->nowned; i++)
-		free(it->owned[i]);
-	free(it->sql);
-	free(it->dec.buf);
-	free(it);
+		cairn__free(it->owned[i]);
+	cairn__free(it->sql);
+	cairn__free(it->dec.buf);
+	cairn__free(it);
 }
 
 static const cairn__iter_ops pg_iter_ops = {
@@ -1542,7 +1681,7 @@ sb_add(sbuf *b, const char *s)
 
 		while (cap < b->len + n + 1)
 			cap *= 2;
-		p = realloc(b->s, cap);
+		p = cairn__realloc(b->s, cap);
 		if (p == NULL) {
 			b->failed = true;
 			return;
@@ -1563,7 +1702,7 @@ add_filter_param(pg_iter *it, sbuf *b, const char *pre, char *val,
 
 	if (val == NULL || it->par.n >= PG_PARAMS_MAX ||
 	    it->nowned >= PG_PARAMS_MAX) {
-		free(val);
+		cairn__free(val);
 		return false;
 	}
 	it->owned[it->nowned++] = val;
@@ -1579,7 +1718,7 @@ static char *
 dup_str(const char *s)
 {
 	size_t n = strlen(s) + 1;
-	char *d = malloc(n);
+	char *d = cairn__malloc(n);
 
 	if (d != NULL)
 		memcpy(d, s, n);
@@ -1654,7 +1793,7 @@ iter_start(pg_iter *it)
 		st = pool_get(it->be, &c);
 		if (st != CAIRN_OK)
 			return st;
-		r = PQexec(c->db, sql_head);
+		r = pool_exec(it->be, c, sql_head, NULL, false);
 		if (res_ok(r) && PQntuples(r) == 1)
 			it->start_head = col_u64(r, 0, 0);
 		else
@@ -1673,15 +1812,51 @@ iter_start(pg_iter *it)
 static cairn_status
 iter_new(cairn__backend *be, const cairn_read_opts *opts, pg_iter **out)
 {
-	pg_iter *it = calloc(1, sizeof(*it));
+	pg_iter *it = cairn__calloc(1, sizeof(*it));
 
 	if (it == NULL)
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	it->base.ops = &pg_iter_ops;
 	it->be = be;
 	it->backwards = opts->backwards != 0;
+	/*
+	 * The limit bounds the chunks only when every row the engine
+	 * returns is a row the caller gets.  The core applies the limit
+	 * after its own filters (types, prefix, query); the statement
+	 * pushes the same filters down, but only as an approximation the
+	 * core re-checks (it must never drop what the core keeps, it may
+	 * keep what the core drops), so for a filtered $all read the rows
+	 * the engine returns can outnumber the rows the caller gets, and a
+	 * chunk sized to the limit could need several round trips to yield
+	 * it.  Such reads keep the full chunk; stream reads and unfiltered
+	 * $all reads fetch min(what is left of the limit, PG_CHUNK_ROWS).
+	 */
+	if (opts->limit != 0 && opts->ntypes == 0 &&
+	    (opts->prefix == NULL || opts->prefix[0] == '\0') &&
+	    opts->query == NULL)
+		it->left = opts->limit;
+	else
+		it->left = UINT64_MAX;
 	*out = it;
 	return CAIRN_OK;
+}
+
+/*
+ * The key (version or position) a read starts from, within the bigint
+ * columns: from is a caller's uint64_t and may exceed 2^63 - 1, which
+ * no stored key reaches.  Forward from beyond there reads nothing (0:
+ * none left); backward from beyond there (or from 0) reads from the end.
+ */
+static uint64_t
+start_key(const cairn_read_opts *opts)
+{
+	if (opts->backwards)
+		return opts->from == 0 || opts->from > (uint64_t)INT64_MAX
+		               ? (uint64_t)INT64_MAX
+		               : opts->from;
+	if (opts->from > (uint64_t)INT64_MAX)
+		return 0;
+	return opts->from ? opts->from : 1;
 }
 
 static cairn_status
@@ -1702,12 +1877,11 @@ pg_read_stream(cairn__backend *be, const char *stream, size_t len,
 	if (it->backwards) {
 		sb_add(&b, "version <= $1 AND stream = $4" CHUNK_TAIL("version",
 		                                                      "DESC"));
-		it->next = opts->from ? opts->from : (uint64_t)INT64_MAX;
 	} else {
 		sb_add(&b, "version >= $1 AND stream = $4" CHUNK_TAIL("version",
 		                                                      "ASC"));
-		it->next = opts->from ? opts->from : 1;
 	}
+	it->next = start_key(opts);
 	it->sql = b.s;
 	it->par.n = 3;
 	par_str(&it->par, it->stream);
@@ -1742,10 +1916,7 @@ pg_read_all(cairn__backend *be, const cairn_read_opts *opts, cairn__iter **out)
 	                         : CHUNK_TAIL("position", "ASC"));
 	it->sql = b.s;
 	it->npar = it->par.n;
-	if (it->backwards)
-		it->next = opts->from ? opts->from : (uint64_t)INT64_MAX;
-	else
-		it->next = opts->from ? opts->from : 1;
+	it->next = start_key(opts);
 	if (opts->query && opts->query->nitems == 0)
 		it->next = 0; /* a query without items matches nothing */
 	if (b.failed)
@@ -1777,7 +1948,9 @@ query_one(cairn__backend *be, const char *sql, const pg_params *p, result_fn fn,
 	st = pool_get(be, &c);
 	if (st != CAIRN_OK)
 		return st;
-	r = pg_run(c->db, sql, p, false);
+	/* reads, and the snapshot upsert (which only ever replaces an
+	 * older version): safe to run twice (pool_exec()) */
+	r = pool_exec(be, c, sql, p, false);
 	if (!res_ok(r))
 		st = pg_fail(NULL, c->db, r, what);
 	else if (PQntuples(r) == 0)
@@ -1886,7 +2059,7 @@ lister_free(cairn__stream_iter *base)
 	pg_lister *l = (pg_lister *)base;
 
 	PQclear(l->res);
-	free(l);
+	cairn__free(l);
 }
 
 static const cairn__stream_iter_ops lister_ops = {
@@ -1907,7 +2080,7 @@ pg_list_streams(cairn__backend *be, const char *prefix, const char *after,
 	PGresult *r;
 	bool from = strcmp(after, prefix) < 0;
 
-	l = calloc(1, sizeof(*l));
+	l = cairn__calloc(1, sizeof(*l));
 	if (l == NULL)
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	l->base.ops = &lister_ops;
@@ -1917,15 +2090,15 @@ pg_list_streams(cairn__backend *be, const char *prefix, const char *after,
 	memcpy(l->prefix, prefix, l->prefix_len + 1);
 	st = pool_get(be, &c);
 	if (st != CAIRN_OK) {
-		free(l);
+		cairn__free(l);
 		return st;
 	}
-	r = pg_run(c->db, from ? sql_list_from : sql_list, &p, false);
+	r = pool_exec(be, c, from ? sql_list_from : sql_list, &p, false);
 	if (!res_ok(r)) {
 		st = pg_fail(NULL, c->db, r, "listing streams");
 		PQclear(r);
 		pool_put(be, c);
-		free(l);
+		cairn__free(l);
 		return st;
 	}
 	pool_put(be, c);
@@ -1972,7 +2145,7 @@ row_snapshot(const PGresult *r, void *ctx)
 
 	*so->version = be64((const unsigned char *)PQgetvalue(r, 0, 0));
 	n = (size_t)PQgetlength(r, 0, 1);
-	*so->blob = malloc(n ? n : 1);
+	*so->blob = cairn__malloc(n ? n : 1);
 	if (*so->blob == NULL)
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	if (n)
@@ -1996,7 +2169,7 @@ pg_snapshot_get(cairn__backend *be, const char *stream, size_t stream_len,
 	st = pool_get(be, &c);
 	if (st != CAIRN_OK)
 		return st;
-	r = pg_run(c->db, sql_snap_get, &p, true);
+	r = pool_exec(be, c, sql_snap_get, &p, true);
 	if (!res_ok(r))
 		st = pg_fail(NULL, c->db, r, "reading a snapshot");
 	else if (PQntuples(r) == 0)
@@ -2037,10 +2210,19 @@ pg_cursor_get(cairn__backend *be, const char *name, size_t len,
 	return st == CAIRN_DONE ? CAIRN_NOT_FOUND : st;
 }
 
-/* Run a statement that changes rows; *changed receives how many. */
+/*
+ * Run a statement that changes rows; *changed receives how many.  retry:
+ * the statement is idempotent (an upsert of the same values), so it may
+ * be run again on a new connection when a pooled one turns out dead
+ * (pool_exec()).  The others (create if absent, compare-and-set,
+ * delete) are not retried after they were sent: had the server run and
+ * committed one before the connection died, the repeat would report a
+ * false conflict or absence.  A connection found dead before sending
+ * (conn_alive() in pool_get()) is replaced for them as well.
+ */
 static cairn_status
 exec_count(cairn__backend *be, const char *sql, const pg_params *p,
-           const char *what, unsigned long *changed)
+           const char *what, bool retry, unsigned long *changed)
 {
 	cairn_status st;
 	pg_conn *c;
@@ -2049,7 +2231,9 @@ exec_count(cairn__backend *be, const char *sql, const pg_params *p,
 	st = pool_get(be, &c);
 	if (st != CAIRN_OK)
 		return st;
-	r = pg_run(c->db, sql, p, false);
+	if (!retry)
+		c->reused = false;
+	r = pool_exec(be, c, sql, p, false);
 	if (!res_ok(r))
 		st = pg_fail(NULL, c->db, r, what);
 	else
@@ -2085,7 +2269,8 @@ pg_cursor_put(cairn__backend *be, const char *name, size_t len, uint64_t expect,
 	par_i64(&p, cairn__now_ns());
 	if (sql == sql_cursor_cas)
 		par_u64(&p, expect);
-	st = exec_count(be, sql, &p, "storing a subscription cursor", &changed);
+	st = exec_count(be, sql, &p, "storing a subscription cursor",
+	                sql == sql_cursor_set, &changed);
 	if (st == CAIRN_OK && changed == 0)
 		return cairn__error(CAIRN_CONFLICT, 0,
 		                    "postgres: subscription cursor '%.*s' was "
@@ -2106,7 +2291,7 @@ pg_cursor_delete(cairn__backend *be, const char *name, size_t len)
 		                    "postgres: the store is open read-only");
 	par_text(&p, name, len);
 	st = exec_count(be, sql_cursor_delete, &p,
-	                "deleting a subscription cursor", &changed);
+	                "deleting a subscription cursor", false, &changed);
 	if (st == CAIRN_OK && changed == 0)
 		return cairn__error(CAIRN_NOT_FOUND, 0,
 		                    "postgres: no subscription cursor '%.*s'",
@@ -2174,7 +2359,7 @@ listen_connect(cairn__backend *be)
 	PGconn *db;
 	PGresult *r;
 
-	if (conn_open(be, &db) != CAIRN_OK)
+	if (conn_open(be, true, &db) != CAIRN_OK)
 		return NULL;
 	r = PQexec(db, "LISTEN " PG_CHANNEL);
 	if (!res_ok(r)) {
@@ -2346,9 +2531,11 @@ pg_verify(cairn__backend *be, cairn_verify_fn fn, void *ctx, uint64_t *problems)
 	st = pool_get(be, &c);
 	if (st != CAIRN_OK)
 		return st;
-	st = conn_exec(NULL, c->db,
-	               "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-	               "beginning a read");
+	r = pool_exec(be, c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+	              NULL, false);
+	if (!res_ok(r))
+		st = pg_fail(NULL, c->db, r, "beginning a read");
+	PQclear(r);
 	for (i = 0;
 	     st == CAIRN_OK && i < sizeof(verify_sql) / sizeof(verify_sql[0]);
 	     i++) {
@@ -2540,13 +2727,13 @@ backend_free(cairn__backend *be)
 	while ((c = be->idle) != NULL) {
 		be->idle = c->next;
 		PQfinish(c->db);
-		free(c);
+		cairn__free(c);
 	}
 	cairn__notify_close(be->notify);
-	free(be->ci.conninfo);
+	cairn__free(be->ci.conninfo);
 	pthread_cond_destroy(&be->pool_cond);
 	pthread_mutex_destroy(&be->pool_mutex);
-	free(be);
+	cairn__free(be);
 }
 
 static cairn_status
@@ -2555,16 +2742,16 @@ pg_open(const char *path, const cairn_options *opts, cairn__backend **out)
 	cairn__backend *be;
 	cairn_status st;
 
-	be = calloc(1, sizeof(*be));
+	be = cairn__calloc(1, sizeof(*be));
 	if (be == NULL)
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	if (pthread_mutex_init(&be->pool_mutex, NULL) != 0) {
-		free(be);
+		cairn__free(be);
 		return cairn__error(CAIRN_NOMEM, 0, "cannot create a mutex");
 	}
 	if (pthread_cond_init(&be->pool_cond, NULL) != 0) {
 		pthread_mutex_destroy(&be->pool_mutex);
-		free(be);
+		cairn__free(be);
 		return cairn__error(CAIRN_NOMEM, 0, "cannot create a mutex");
 	}
 	be->read_only = opts->read_only != 0;

@@ -190,7 +190,7 @@ cairn__pg_conninfo_parse(const char *rest, pg_conninfo *ci)
 
 	memset(ci, 0, sizeof(*ci));
 	ci->pool_size = PG_POOL_DEFAULT;
-	ci->conninfo = malloc(len + sizeof("postgresql:") + 1);
+	ci->conninfo = cairn__malloc(len + sizeof("postgresql:") + 1);
 	if (ci->conninfo == NULL)
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	ci->conninfo[0] = '\0';

@@ -34,5 +34,21 @@ cairn_status cairn__pg_conninfo_parse(const char *rest, pg_conninfo *ci);
  */
 extern void (*cairn__pg_before_commit_hook)(void *ctx, int backend_pid);
 extern void *cairn__pg_before_commit_ctx;
+/*
+ * Test hook: when set, the committing thread runs this statement on the
+ * batch's connection (after the hook above, before COMMIT), ignoring its
+ * result.  Tests make it fail, so that the transaction is aborted and
+ * COMMIT answers "ROLLBACK" (tests/postgres/test_reconnect.c).  NULL in
+ * normal use.
+ */
+extern const char *cairn__pg_before_commit_sql;
+/* Test hook: when set, called after each read chunk is fetched with the
+ * number of event rows it holds.  NULL in normal use. */
+extern void (*cairn__pg_chunk_hook)(void *ctx, int rows);
+extern void *cairn__pg_chunk_ctx;
+/* Test hook: when nonzero, pool_get() skips its liveness check of idle
+ * connections, so that a dead one reaches its first statement and the
+ * retry on a new connection is what saves the call.  0 in normal use. */
+extern int cairn__pg_skip_idle_check;
 
 #endif /* CAIRN_POSTGRES_INT_H */

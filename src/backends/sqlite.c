@@ -50,6 +50,7 @@
  * notifier file PATH-notify, which wakes subscribers in every process.
  */
 #include "backend.h"
+#include "sqlite_tags.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -452,7 +453,7 @@ conn_close(sql_conn *c)
 		for (i = 0; i < SQL_STMT_CACHE; i++)
 			sqlite3_finalize(c->cache[k][i]);
 	sqlite3_close_v2(c->db);
-	free(c);
+	cairn__free(c);
 }
 
 static double
@@ -513,7 +514,7 @@ conn_open(cairn__backend *be, bool writer, bool create, const char *sync,
 	int rc;
 
 	*out = NULL;
-	c = calloc(1, sizeof(*c));
+	c = cairn__calloc(1, sizeof(*c));
 	if (c == NULL)
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	if (!writer)
@@ -622,7 +623,7 @@ decoder_reserve(sql_decoder *d, size_t len)
 
 	if (len <= d->cap)
 		return true;
-	p = realloc(d->buf, len);
+	p = cairn__realloc(d->buf, len);
 	if (p == NULL)
 		return false;
 	d->buf = p;
@@ -654,6 +655,8 @@ parse_tags(sql_decoder *d, const char *s, size_t len)
 			goto bad;
 		d->tags[n++] = d->buf + o;
 		for (i++; i < len - 1 && s[i] != '"'; i++) {
+			if (s[i] == '\0') /* would cut the tag short */
+				goto bad;
 			if (s[i] == '\\') {
 				if (++i >= len - 1 ||
 				    (s[i] != '"' && s[i] != '\\' &&
@@ -675,6 +678,27 @@ bad:
 	                    "sqlite: the tags of the event at position %llu "
 	                    "are not a JSON array of strings",
 	                    (unsigned long long)d->ev.position);
+}
+
+/* parse_tags() for the decoder's fuzz target (sqlite_tags.h). */
+cairn_status
+cairn__sqlite_tags_decode(const char *s, size_t len, char *out,
+                          const char **tags, size_t *ntags)
+{
+	sql_decoder d;
+	cairn_status st;
+	size_t i;
+
+	memset(&d, 0, sizeof(d));
+	st = parse_tags(&d, s, len);
+	if (st == CAIRN_OK) {
+		memcpy(out, d.buf, len + 1);
+		for (i = 0; i < d.ev.ntags; i++)
+			tags[i] = out + (d.tags[i] - d.buf);
+		*ntags = d.ev.ntags;
+	}
+	cairn__free(d.buf);
+	return st;
 }
 
 /*
@@ -740,7 +764,7 @@ tags_json(cairn__backend *be, const cairn_new_event *ne, size_t *len)
 	for (i = 0; i < ne->ntags; i++)
 		need += 2 * strlen(ne->tags[i]) + 3;
 	if (need > be->tagjson_cap) {
-		char *p = realloc(be->tagjson, need);
+		char *p = cairn__realloc(be->tagjson, need);
 
 		if (p == NULL) {
 			*len = SIZE_MAX;
@@ -916,9 +940,9 @@ lookup_id(void *ctx, const cairn_uuid *id, cairn__id_location *loc)
 	if (rc == SQLITE_ROW) {
 		stream = (const char *)sqlite3_column_text(s, 2);
 		len = (size_t)sqlite3_column_bytes(s, 2);
-		copy = malloc(sizeof(*copy) + len + 1);
+		copy = cairn__malloc(sizeof(*copy) + len + 1);
 		if (stream == NULL || copy == NULL) {
-			free(copy);
+			cairn__free(copy);
 			st = cairn__error(CAIRN_NOMEM, 0, "out of memory");
 			goto out;
 		}
@@ -1057,7 +1081,7 @@ check_condition(sql_conn *c, cairn__append_req *req, uint64_t head)
 			                        cs.dec.ev.stream_len);
 	}
 	stmt_give(c, SQ_EVENT_AT, cs.event_at);
-	free(cs.dec.buf);
+	cairn__free(cs.dec.buf);
 	return st;
 }
 
@@ -1204,7 +1228,7 @@ apply_request(cairn__backend *be, cairn__append_req *req, batch_state *bs)
 	st = cairn__idempotency_check(req, lookup_id, &lc);
 	while ((nc = lc.copies) != NULL) {
 		lc.copies = nc->next;
-		free(nc);
+		cairn__free(nc);
 	}
 	if (st != CAIRN_DONE) {
 		req->status = st;
@@ -1219,7 +1243,7 @@ apply_request(cairn__backend *be, cairn__append_req *req, batch_state *bs)
 			return SQLITE_OK;
 	}
 	if (req->nwrites > STACK_STATES) {
-		states = malloc(req->nwrites * sizeof(*states));
+		states = cairn__malloc(req->nwrites * sizeof(*states));
 		if (states == NULL) {
 			cairn__req_error(req, CAIRN_NOMEM, 0, "out of memory");
 			return SQLITE_OK;
@@ -1261,7 +1285,7 @@ out:
 	stmt_give(c, SQ_TAG_INSERT, tag);
 	stmt_give(c, SQ_EVENT_INSERT, ins);
 	if (states != states_stack)
-		free(states);
+		cairn__free(states);
 	return rc;
 }
 
@@ -1654,9 +1678,9 @@ sql_iter_free(cairn__iter *base)
 	sql_iter *it = (sql_iter *)base;
 
 	iter_detach(it);
-	free(it->srcs);
-	free(it->dec.buf);
-	free(it);
+	cairn__free(it->srcs);
+	cairn__free(it->dec.buf);
+	cairn__free(it);
 }
 
 static const cairn__iter_ops sql_iter_ops = {
@@ -1671,7 +1695,7 @@ static cairn_status
 iter_new(cairn__backend *be, iter_mode mode, const cairn_read_opts *opts,
          sql_iter **out)
 {
-	sql_iter *it = calloc(1, sizeof(*it));
+	sql_iter *it = cairn__calloc(1, sizeof(*it));
 	cairn_status st;
 	int rc;
 
@@ -1808,7 +1832,7 @@ plan_sources(sql_iter *it, const cairn_read_opts *opts, bool *by_index)
 	if (!by_query) {
 		cap = opts->ntypes;
 	} else {
-		plans = calloc(q->nitems, sizeof(*plans));
+		plans = cairn__calloc(q->nitems, sizeof(*plans));
 		if (plans == NULL)
 			return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 		for (i = 0; rc == SQLITE_OK && i < q->nitems; i++) {
@@ -1820,7 +1844,7 @@ plan_sources(sql_iter *it, const cairn_read_opts *opts, bool *by_index)
 			goto out;
 		}
 	}
-	it->srcs = calloc(cap ? cap : 1, sizeof(*it->srcs));
+	it->srcs = cairn__calloc(cap ? cap : 1, sizeof(*it->srcs));
 	if (it->srcs == NULL) {
 		st = cairn__error(CAIRN_NOMEM, 0, "out of memory");
 		goto out;
@@ -1839,7 +1863,7 @@ plan_sources(sql_iter *it, const cairn_read_opts *opts, bool *by_index)
 	}
 	*by_index = true;
 out:
-	free(plans);
+	cairn__free(plans);
 	return st;
 }
 
@@ -2035,7 +2059,7 @@ lister_free(cairn__stream_iter *base)
 	sql_lister *l = (sql_lister *)base;
 
 	lister_end(l);
-	free(l);
+	cairn__free(l);
 }
 
 static const cairn__stream_iter_ops lister_ops = {
@@ -2065,7 +2089,7 @@ sql_list_streams(cairn__backend *be, const char *prefix, const char *after,
 	sql_lister *l;
 	int rc;
 
-	l = calloc(1, sizeof(*l));
+	l = cairn__calloc(1, sizeof(*l));
 	if (l == NULL)
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	l->base.ops = &lister_ops;
@@ -2075,7 +2099,7 @@ sql_list_streams(cairn__backend *be, const char *prefix, const char *after,
 	memcpy(l->after, after, alen + 1);
 	st = pool_get(be, &l->conn);
 	if (st != CAIRN_OK) {
-		free(l);
+		cairn__free(l);
 		return st;
 	}
 	l->kind = alen > 0 && id_cmp(after, alen, prefix, plen) >= 0
@@ -2163,7 +2187,7 @@ sql_snapshot_get(cairn__backend *be, const char *stream, size_t stream_len,
 		*version = (uint64_t)sqlite3_column_int64(s, 0);
 		p = sqlite3_column_blob(s, 1);
 		n = (size_t)sqlite3_column_bytes(s, 1);
-		*blob = malloc(n ? n : 1);
+		*blob = cairn__malloc(n ? n : 1);
 		if (*blob == NULL) {
 			st = cairn__error(CAIRN_NOMEM, 0, "out of memory");
 		} else {
@@ -2430,7 +2454,13 @@ verify_events(sql_conn *c, verify_state *vs, uint64_t *tags)
 	if (rc != SQLITE_OK)
 		return sql_error(c->db, rc, "reading events");
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (decode_row(s, &d) != CAIRN_OK) {
+		cairn_status drc = decode_row(s, &d);
+
+		if (drc == CAIRN_NOMEM) {
+			st = drc; /* not a problem of the store: stop */
+			break;
+		}
+		if (drc != CAIRN_OK) {
 			vproblem(vs, "%s", cairn_last_error());
 			continue;
 		}
@@ -2452,7 +2482,9 @@ verify_events(sql_conn *c, verify_state *vs, uint64_t *tags)
 		time = d.ev.time_ns;
 		*tags += distinct_tags(&d.ev);
 	}
-	if (rc != SQLITE_DONE)
+	if (st != CAIRN_OK)
+		;
+	else if (rc != SQLITE_DONE)
 		st = sql_error(c->db, rc, "reading events");
 	else if (rest > 0)
 		vproblem(vs,
@@ -2460,7 +2492,7 @@ verify_events(sql_conn *c, verify_state *vs, uint64_t *tags)
 		         "events missing",
 		         (unsigned long long)prev, (unsigned long long)rest);
 	stmt_give(c, SQ_VERIFY_EVENTS, s);
-	free(d.buf);
+	cairn__free(d.buf);
 	return st;
 }
 
@@ -2487,10 +2519,17 @@ verify_tags(sql_conn *c, verify_state *vs, uint64_t want)
 		json = (const char *)sqlite3_column_text(s, 2);
 		d.ev.position = pos;
 		d.ev.ntags = 0;
-		if (json != NULL &&
-		    parse_tags(&d, json, (size_t)sqlite3_column_bytes(s, 2)) !=
-		            CAIRN_OK)
-			continue; /* reported by verify_events() */
+		if (json != NULL) {
+			cairn_status prc = parse_tags(
+			        &d, json, (size_t)sqlite3_column_bytes(s, 2));
+
+			if (prc == CAIRN_NOMEM) {
+				st = prc; /* not a problem of the store */
+				break;
+			}
+			if (prc != CAIRN_OK)
+				continue; /* reported by verify_events() */
+		}
 		for (i = 0; tag != NULL && i < d.ev.ntags; i++)
 			if (strcmp(d.ev.tags[i], tag) == 0)
 				break;
@@ -2500,7 +2539,9 @@ verify_tags(sql_conn *c, verify_state *vs, uint64_t want)
 			         "'%s', which that event lacks",
 			         (unsigned long long)pos, tag ? tag : "");
 	}
-	if (rc != SQLITE_DONE)
+	if (st != CAIRN_OK)
+		;
+	else if (rc != SQLITE_DONE)
 		st = sql_error(c->db, rc, "reading the tag index");
 	else if (count != want)
 		vproblem(vs,
@@ -2508,7 +2549,7 @@ verify_tags(sql_conn *c, verify_state *vs, uint64_t want)
 		         "call for %llu",
 		         (unsigned long long)count, (unsigned long long)want);
 	stmt_give(c, SQ_VERIFY_TAGS, s);
-	free(d.buf);
+	cairn__free(d.buf);
 	return st;
 }
 
@@ -2755,10 +2796,10 @@ backend_free(cairn__backend *be)
 	conn_close(be->cursor_writer);
 	conn_close(be->writer);
 	cairn__notify_close(be->notify);
-	free(be->tagjson);
+	cairn__free(be->tagjson);
 	pthread_mutex_destroy(&be->pool_mutex);
 	pthread_mutex_destroy(&be->write_mutex);
-	free(be);
+	cairn__free(be);
 }
 
 static cairn_status
@@ -2781,19 +2822,19 @@ sql_open(const char *path, const cairn_options *opts, cairn__backend **out)
 	if (len + sizeof(SQL_NOTIFY_SUFFIX) > sizeof(notify_path))
 		return cairn__error(CAIRN_INVALID_URI, 0,
 		                    "sqlite: the path is too long");
-	be = calloc(1, sizeof(*be) + len + 1);
+	be = cairn__calloc(1, sizeof(*be) + len + 1);
 	if (be == NULL)
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	memcpy(be->path, path, len + 1);
 	be->read_only = opts->read_only != 0;
 	be->renew_every = opts->read_renew_every ? opts->read_renew_every : 1;
 	if (pthread_mutex_init(&be->write_mutex, NULL) != 0) {
-		free(be);
+		cairn__free(be);
 		return cairn__error(CAIRN_NOMEM, 0, "cannot create a mutex");
 	}
 	if (pthread_mutex_init(&be->pool_mutex, NULL) != 0) {
 		pthread_mutex_destroy(&be->write_mutex);
-		free(be);
+		cairn__free(be);
 		return cairn__error(CAIRN_NOMEM, 0, "cannot create a mutex");
 	}
 	st = be->read_only ? open_read_only(be) : open_writable(be, opts);

@@ -211,7 +211,7 @@ check_unique_ids(const cairn__write *ws, size_t nwrites, size_t nevents)
 
 	if (nevents < 2)
 		return CAIRN_OK;
-	all = malloc(nevents * sizeof(*all));
+	all = cairn__malloc(nevents * sizeof(*all));
 	if (all == NULL)
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	for (wi = 0; wi < nwrites; wi++)
@@ -227,7 +227,7 @@ check_unique_ids(const cairn__write *ws, size_t nwrites, size_t nevents)
 			                  idbuf);
 			break;
 		}
-	free(all);
+	cairn__free(all);
 	return rc;
 }
 
@@ -338,20 +338,20 @@ prepare_writes(cairn_store *st, const cairn_write *in, size_t nwrites,
 	}
 	/* Generate the missing ids in one draw, then place them. */
 	if (given < nevents) {
-		cairn_uuid *fresh = malloc((nevents - given) * sizeof(*fresh));
+		cairn_uuid *fresh = cairn__malloc((nevents - given) * sizeof(*fresh));
 		size_t f = 0;
 		if (fresh == NULL)
 			return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 		rc = cairn__uuid_generate_many(fresh, nevents - given);
 		if (rc != CAIRN_OK) {
-			free(fresh);
+			cairn__free(fresh);
 			return rc;
 		}
 		for (k = 0, wi = 0; wi < nwrites; wi++)
 			for (i = 0; i < ws[wi].nevents; i++, k++)
 				if (ws[wi].events[i].id == NULL)
 					ids[k] = fresh[f++];
-		free(fresh);
+		cairn__free(fresh);
 	}
 	*nevents_out = nevents;
 	*given_out = given;
@@ -404,9 +404,9 @@ cairn__append_request(cairn_store *st, const cairn_write *writes,
 		total += writes[wi].nevents;
 	}
 	if (nwrites > STACK_WRITES &&
-	    (ws = malloc(nwrites * sizeof(*ws))) == NULL)
+	    (ws = cairn__malloc(nwrites * sizeof(*ws))) == NULL)
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
-	if (total > STACK_IDS && (ids = malloc(total * sizeof(*ids))) == NULL) {
+	if (total > STACK_IDS && (ids = cairn__malloc(total * sizeof(*ids))) == NULL) {
 		rc = cairn__error(CAIRN_NOMEM, 0, "out of memory");
 		goto done;
 	}
@@ -441,9 +441,9 @@ cairn__append_request(cairn_store *st, const cairn_write *writes,
 		conflict_message(result);
 done:
 	if (ws != ws_stack)
-		free(ws);
+		cairn__free(ws);
 	if (ids != ids_stack)
-		free(ids);
+		cairn__free(ids);
 	return rc;
 }
 

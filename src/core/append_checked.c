@@ -41,7 +41,7 @@ cairn__append_checked(cairn_store *st, const cairn_write *writes,
 	if (nchecks > CAIRN_BATCH_MAX - nwrites)
 		return cairn__error(CAIRN_INVALID, 0, "too many checks");
 	if (nwrites + nchecks > STACK_WRITES) {
-		all = malloc((nwrites + nchecks) * sizeof(*all));
+		all = cairn__malloc((nwrites + nchecks) * sizeof(*all));
 		if (all == NULL)
 			return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	}
@@ -55,7 +55,7 @@ cairn__append_checked(cairn_store *st, const cairn_write *writes,
 	rc = cairn__append_request(st, all, nwrites + nchecks, true, NULL, 0,
 	                           result);
 	if (all != all_stack)
-		free(all);
+		cairn__free(all);
 	return rc;
 }
 

@@ -173,7 +173,7 @@ copy_names(const char *const *names, size_t n, const char ***slots, char **text)
 /*
  * One heap block holds the whole copy: the query, its items, the name
  * pointer arrays and the strings, so that the copy is freed with one
- * free() and owes nothing to the caller's memory.  The query must have
+ * cairn__free() and owes nothing to the caller's memory.  The query must have
  * passed cairn__validate_query(); the sizes are still summed with
  * overflow checks, as nothing bounds how many names an item holds.
  */
@@ -201,7 +201,7 @@ cairn__query_copy(const cairn_query *query, cairn_query **out)
 	if (!ok)
 		return cairn__error(CAIRN_NOMEM, 0,
 		                    "query is too large to copy");
-	q = malloc(size);
+	q = cairn__malloc(size);
 	if (q == NULL)
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	items = (cairn_query_item *)(q + 1);

@@ -62,7 +62,7 @@ cairn_status cairn__append_request(cairn_store *st, const cairn_write *writes,
 cairn_status cairn__validate_query(const cairn_query *query);
 
 /* A deep copy of a validated query in one heap block: free it with
- * free().  CAIRN_OK or CAIRN_NOMEM. */
+ * cairn__free().  CAIRN_OK or CAIRN_NOMEM. */
 cairn_status cairn__query_copy(const cairn_query *query, cairn_query **out);
 
 /* n fresh version 4 UUIDs from one draw of system randomness. */
@@ -74,7 +74,7 @@ cairn_status cairn__uuid_generate_many(cairn_uuid *ids, size_t n);
  * metadata and tag bytes), SIZE_MAX when that overflows.
  * cairn__event_copy: copy src into *dst, its bytes into buf (that many
  * bytes, aligned for a pointer).  cairn__event_dup: both in one heap
- * block, freed with free(); NULL when out of memory. */
+ * block, freed with cairn__free(); NULL when out of memory. */
 size_t cairn__event_copy_size(const cairn_event *e);
 void cairn__event_copy(cairn_event *dst, const cairn_event *src, void *buf);
 cairn_event *cairn__event_dup(const cairn_event *e);

@@ -83,7 +83,7 @@ cairn__event_dup(const cairn_event *e)
 
 	size = cairn__event_copy_size(e);
 	if (size == SIZE_MAX || size > SIZE_MAX - head ||
-	    (c = malloc(head + size)) == NULL)
+	    (c = cairn__malloc(head + size)) == NULL)
 		return NULL;
 	cairn__event_copy(c, e, (char *)c + head);
 	return c;

@@ -144,7 +144,7 @@ cairn__group_submit(cairn__group *g, cairn__append_req *req)
 			cap = g->queued < g->max_batch_requests
 			              ? g->queued
 			              : g->max_batch_requests;
-			batch = malloc(cap * sizeof(*batch));
+			batch = cairn__malloc(cap * sizeof(*batch));
 			if (batch == NULL) {
 				batch = stack;
 				cap = GROUP_MAX_REQUESTS;
@@ -160,7 +160,7 @@ cairn__group_submit(cairn__group *g, cairn__append_req *req)
 		for (i = 0; i < n; i++)
 			batch[i]->done = true;
 		if (batch != stack)
-			free(batch);
+			cairn__free(batch);
 		g->leader_active = false;
 		pthread_cond_broadcast(&g->cond);
 	}

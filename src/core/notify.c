@@ -92,7 +92,7 @@ fail:
 cairn_status
 cairn__notify_open(const char *path, bool read_only, cairn__notify **out)
 {
-	cairn__notify *n = calloc(1, sizeof(*n));
+	cairn__notify *n = cairn__calloc(1, sizeof(*n));
 	cairn_status rc;
 
 	*out = NULL;
@@ -104,7 +104,7 @@ cairn__notify_open(const char *path, bool read_only, cairn__notify **out)
 		if (rc == CAIRN_DONE)
 			n->poll_ms = CAIRN__NOTIFY_POLL_MS;
 		else if (rc != CAIRN_OK) {
-			free(n);
+			cairn__free(n);
 			return rc;
 		}
 	}
@@ -123,7 +123,7 @@ cairn__notify_close(cairn__notify *n)
 		return;
 	if (n->map)
 		munmap(n->map, NOTIFY_FILE_SIZE);
-	free(n);
+	cairn__free(n);
 }
 
 uint32_t

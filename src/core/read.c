@@ -69,11 +69,11 @@ iter_destroy(cairn_iter *it)
 	if (it->impl)
 		it->impl->ops->free(it->impl);
 	for (i = 0; i < it->ntypes; i++)
-		free(it->types[i]);
-	free(it->types);
-	free(it->prefix);
-	free(it->query);
-	free(it);
+		cairn__free(it->types[i]);
+	cairn__free(it->types);
+	cairn__free(it->prefix);
+	cairn__free(it->query);
+	cairn__free(it);
 }
 
 /* Take copies of the caller's filters: the iterator outlives the call
@@ -87,7 +87,7 @@ copy_filters(cairn_iter *it, const cairn_read_opts *opts)
 	if (opts->ntypes > 0 && opts->types == NULL)
 		return cairn__error(CAIRN_INVALID, 0, "ntypes without types");
 	if (opts->ntypes > 0) {
-		it->types = calloc(opts->ntypes, sizeof(*it->types));
+		it->types = cairn__calloc(opts->ntypes, sizeof(*it->types));
 		if (it->types == NULL)
 			return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	}
@@ -97,7 +97,7 @@ copy_filters(cairn_iter *it, const cairn_read_opts *opts)
 		                          NULL);
 		if (rc != CAIRN_OK)
 			return rc;
-		it->types[i] = strdup(opts->types[i]);
+		it->types[i] = cairn__strdup(opts->types[i]);
 		if (it->types[i] == NULL)
 			return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 		it->ntypes = i + 1;
@@ -109,7 +109,7 @@ copy_filters(cairn_iter *it, const cairn_read_opts *opts)
 			                    "stream prefix is longer than %d "
 			                    "bytes",
 			                    CAIRN_STREAM_ID_MAX);
-		it->prefix = strdup(opts->prefix);
+		it->prefix = cairn__strdup(opts->prefix);
 		if (it->prefix == NULL)
 			return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	}
@@ -135,7 +135,7 @@ iter_new(const cairn_read_opts *opts, bool with_filters, cairn_iter **out)
 	cairn_iter *it;
 	cairn_status rc;
 
-	it = calloc(1, sizeof(*it));
+	it = cairn__calloc(1, sizeof(*it));
 	if (it == NULL)
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	if (opts == NULL)
@@ -391,12 +391,12 @@ cairn_list_streams(cairn_store *st, const char *prefix, const char *after,
 		                    CAIRN_STREAM_ID_MAX);
 	if (limit == 0)
 		limit = CAIRN_LIST_DEFAULT_LIMIT;
-	it = calloc(1, sizeof(*it));
+	it = cairn__calloc(1, sizeof(*it));
 	if (it == NULL)
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	rc = st->ops->list_streams(st->be, prefix, after, limit, &it->impl);
 	if (rc != CAIRN_OK) {
-		free(it);
+		cairn__free(it);
 		return rc;
 	}
 	it->terminal = CAIRN_ROW;
@@ -426,5 +426,5 @@ cairn_stream_iter_free(cairn_stream_iter *it)
 	if (it == NULL)
 		return;
 	it->impl->ops->free(it->impl);
-	free(it);
+	cairn__free(it);
 }

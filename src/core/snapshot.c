@@ -123,11 +123,11 @@ cairn_snapshot_load(cairn_store *st, const char *stream, const char *schema,
 		return rc;
 	rc = st->ops->stream_version(st->be, stream, stream_len, &current);
 	if (rc != CAIRN_OK) {
-		free(blob);
+		cairn__free(blob);
 		return rc;
 	}
 	if (snap_version > current) {
-		free(blob);
+		cairn__free(blob);
 		return cairn__error(
 		        CAIRN_NOT_FOUND, 0,
 		        "the snapshot of stream '%s' under schema "
@@ -146,5 +146,5 @@ cairn_snapshot_load(cairn_store *st, const char *stream, const char *schema,
 void
 cairn_free(void *p)
 {
-	free(p);
+	cairn__free(p);
 }

@@ -125,21 +125,21 @@ cairn_open(const char *uri, const cairn_options *opts, cairn_store **out)
 	rc = parse_uri(uri, &ops, &rest);
 	if (rc != CAIRN_OK)
 		return rc;
-	st = calloc(1, sizeof(*st));
+	st = cairn__calloc(1, sizeof(*st));
 	if (st == NULL)
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	rc = resolve_options(opts, &st->opts);
 	if (rc == CAIRN_OK)
 		rc = ops->open(rest, &st->opts, &st->be);
 	if (rc != CAIRN_OK) {
-		free(st);
+		cairn__free(st);
 		return rc;
 	}
 	st->ops = ops;
 	rc = store_notifier_init(st);
 	if (rc != CAIRN_OK) {
 		ops->close(st->be);
-		free(st);
+		cairn__free(st);
 		return rc;
 	}
 	*out = st;
@@ -154,19 +154,19 @@ cairn__store_new(const cairn__backend_ops *ops, cairn__backend *be,
 	cairn_store *st;
 	cairn_status rc;
 
-	st = calloc(1, sizeof(*st));
+	st = cairn__calloc(1, sizeof(*st));
 	if (st == NULL)
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	rc = resolve_options(opts, &st->opts);
 	if (rc != CAIRN_OK) {
-		free(st);
+		cairn__free(st);
 		return rc;
 	}
 	st->ops = ops;
 	st->be = be;
 	rc = store_notifier_init(st);
 	if (rc != CAIRN_OK) {
-		free(st);
+		cairn__free(st);
 		return rc;
 	}
 	*out = st;
@@ -180,7 +180,7 @@ cairn_close(cairn_store *store)
 		return;
 	store->ops->close(store->be);
 	cairn__notify_close(store->own_notify);
-	free(store);
+	cairn__free(store);
 }
 
 const char *

@@ -24,7 +24,19 @@ typedef struct verify_ctx {
 	void *ctx;
 	uint64_t problems;
 	uint64_t head;
+	/* CAIRN_NOMEM once a read ran out of memory: the walk stops and
+	 * cairn_verify() returns it rather than report false problems. */
+	cairn_status fatal;
 } verify_ctx;
+
+/* True (and the walk over) when a read failed for want of memory. */
+static int
+out_of_memory(verify_ctx *v, cairn_status rc)
+{
+	if (rc == CAIRN_NOMEM)
+		v->fatal = CAIRN_NOMEM;
+	return v->fatal != CAIRN_OK;
+}
 
 #ifdef __GNUC__
 __attribute__((format(printf, 2, 3)))
@@ -73,6 +85,8 @@ verify_log(verify_ctx *v, uint64_t *events)
 	cairn_iter_free(it);
 	if (rc == CAIRN_ROW)
 		rc = CAIRN_DONE;
+	if (out_of_memory(v, rc))
+		return CAIRN_NOMEM;
 	if (rc != CAIRN_DONE)
 		problem(v, "$all: read failed at position %llu: %s",
 		        (unsigned long long)expect, cairn_last_error());
@@ -90,16 +104,21 @@ verify_crosslink(verify_ctx *v, const cairn_event *sev)
 	cairn_read_opts ro = CAIRN_READ_OPTS_INIT;
 	const cairn_event *aev;
 	cairn_iter *it;
+	cairn_status rc;
 
 	ro.from = sev->position;
 	ro.limit = 1;
-	if (cairn_read_all(v->st, &ro, &it) != CAIRN_OK) {
-		problem(v, "cannot read position %llu: %s",
-		        (unsigned long long)sev->position, cairn_last_error());
+	if ((rc = cairn_read_all(v->st, &ro, &it)) != CAIRN_OK) {
+		if (!out_of_memory(v, rc))
+			problem(v, "cannot read position %llu: %s",
+			        (unsigned long long)sev->position,
+			        cairn_last_error());
 		return;
 	}
-	if (cairn_iter_next(it, &aev) != CAIRN_ROW ||
-	    aev->position != sev->position)
+	rc = cairn_iter_next(it, &aev);
+	if (out_of_memory(v, rc))
+		;
+	else if (rc != CAIRN_ROW || aev->position != sev->position)
 		problem(v,
 		        "stream '%s' version %llu points at position %llu, "
 		        "which $all does not have",
@@ -125,9 +144,11 @@ verify_stream(verify_ctx *v, const cairn_stream_info *si, uint64_t *events)
 	cairn_iter *it;
 	cairn_status rc;
 
-	if (cairn_read_stream(v->st, si->stream, NULL, &it) != CAIRN_OK) {
-		problem(v, "stream '%s': cannot read: %s", si->stream,
-		        cairn_last_error());
+	if ((rc = cairn_read_stream(v->st, si->stream, NULL, &it)) !=
+	    CAIRN_OK) {
+		if (!out_of_memory(v, rc))
+			problem(v, "stream '%s': cannot read: %s", si->stream,
+			        cairn_last_error());
 		return;
 	}
 	while ((rc = cairn_iter_next(it, &ev)) == CAIRN_ROW) {
@@ -151,13 +172,17 @@ verify_stream(verify_ctx *v, const cairn_stream_info *si, uint64_t *events)
 			        si->stream, (unsigned long long)ev->version,
 			        ev->stream);
 		verify_crosslink(v, ev);
+		if (v->fatal != CAIRN_OK)
+			break;
 		expect = ev->version + 1;
 		last_pos = ev->position;
 		(*events)++;
 	}
 	if (rc == CAIRN_ROW)
 		rc = CAIRN_DONE;
-	if (rc != CAIRN_DONE)
+	if (out_of_memory(v, rc))
+		;
+	else if (rc != CAIRN_DONE)
 		problem(v, "stream '%s': read failed after version %llu: %s",
 		        si->stream, (unsigned long long)(expect - 1),
 		        cairn_last_error());
@@ -197,6 +222,10 @@ verify_streams(verify_ctx *v, uint64_t *events)
 				        "'%s'",
 				        si->stream);
 			verify_stream(v, si, events);
+			if (v->fatal != CAIRN_OK) {
+				cairn_stream_iter_free(page);
+				return v->fatal;
+			}
 			memcpy(after, si->stream, si->stream_len + 1);
 			got++;
 		}
@@ -225,6 +254,9 @@ cairn_verify(cairn_store *st, cairn_verify_fn fn, void *ctx, uint64_t *problems)
 		rc = verify_log(&v, &in_log);
 	if (rc == CAIRN_OK)
 		rc = verify_streams(&v, &in_streams);
+	if (rc == CAIRN_NOMEM)
+		return cairn__error(CAIRN_NOMEM, 0,
+		                    "verify: out of memory (the walk stopped)");
 	if (rc != CAIRN_OK)
 		return rc;
 	if (in_log != in_streams)

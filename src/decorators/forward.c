@@ -84,7 +84,7 @@ cairn__forward_close(cairn__backend *be)
 
 	if (fw->hooks->destroy)
 		fw->hooks->destroy(fw);
-	free(fw);
+	cairn__free(fw);
 }
 
 /* ---- Appends ---- */
@@ -125,7 +125,7 @@ cairn__forward_append(cairn__backend *be, cairn__append_req *req)
 	cairn_status rc;
 
 	if (req->nwrites > FWD_STACK_WRITES) {
-		ws = malloc(req->nwrites * sizeof(*ws));
+		ws = cairn__malloc(req->nwrites * sizeof(*ws));
 		if (ws == NULL) {
 			rc = cairn__req_error(req, CAIRN_NOMEM, 0,
 			                      "out of memory");
@@ -146,7 +146,7 @@ cairn__forward_append(cairn__backend *be, cairn__append_req *req)
 		fw->hooks->appended(fw, req, rc,
 		                    cairn__forward_clock_ns() - started);
 	if (ws != ws_stack)
-		free(ws);
+		cairn__free(ws);
 	return rc;
 }
 
@@ -196,7 +196,7 @@ fwd_iter_free(cairn__iter *base)
 	if (it->fw->hooks->read_closed)
 		it->fw->hooks->read_closed(it->fw, cairn__forward_clock_ns() -
 		                                           it->opened_ns);
-	free(it);
+	cairn__free(it);
 }
 
 static cairn_status
@@ -229,7 +229,7 @@ iter_wrap(cairn__forward *fw, uint64_t opened_ns, cairn_status rc,
 		report_failure(fw, rc);
 		return rc;
 	}
-	it = calloc(1, sizeof(*it));
+	it = cairn__calloc(1, sizeof(*it));
 	if (it == NULL) {
 		cairn_iter_free(inner);
 		rc = cairn__error(CAIRN_NOMEM, 0, "out of memory");
@@ -340,7 +340,7 @@ fwd_stream_iter_free(cairn__stream_iter *base)
 	fwd_stream_iter *it = (fwd_stream_iter *)base;
 
 	cairn_stream_iter_free(it->inner);
-	free(it);
+	cairn__free(it);
 }
 
 static const cairn__stream_iter_ops fwd_stream_iter_ops = {
@@ -363,7 +363,7 @@ cairn__forward_list_streams(cairn__backend *be, const char *prefix,
 		report_failure(fw, rc);
 		return rc;
 	}
-	it = calloc(1, sizeof(*it));
+	it = cairn__calloc(1, sizeof(*it));
 	if (it == NULL) {
 		cairn_stream_iter_free(inner);
 		rc = cairn__error(CAIRN_NOMEM, 0, "out of memory");

@@ -78,7 +78,7 @@ struct cairn__forward {
  * CAIRN__FORWARD_OPS().  The handle takes the inner store's options, so
  * that limits and read-only mode are checked at the outer edge as they
  * would be at the inner one.  On success *out owns fw: cairn_close(*out)
- * calls hooks->destroy and frees fw with free().  On failure nothing is
+ * calls hooks->destroy and frees fw with cairn__free().  On failure nothing is
  * taken.  Returns CAIRN_OK, CAIRN_INVALID (inner or out NULL),
  * CAIRN_NOMEM.
  */

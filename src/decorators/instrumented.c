@@ -177,18 +177,18 @@ cairn_instrumented_open(cairn_store *inner, cairn_store **out)
 		*out = NULL;
 	if (inner == NULL || out == NULL)
 		return cairn__error(CAIRN_INVALID, 0, "NULL argument");
-	in = calloc(1, sizeof(*in));
+	in = cairn__calloc(1, sizeof(*in));
 	if (in == NULL)
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	if (pthread_mutex_init(&in->lock, NULL) != 0) {
-		free(in);
+		cairn__free(in);
 		return cairn__error(CAIRN_NOMEM, 0, "no mutex to be had");
 	}
 	memcpy(in->m.bucket_us, bucket_bounds_us, sizeof(bucket_bounds_us));
 	rc = cairn__forward_open(&instr_ops, &in->fw, inner, &instr_hooks, out);
 	if (rc != CAIRN_OK) {
 		pthread_mutex_destroy(&in->lock);
-		free(in);
+		cairn__free(in);
 	}
 	return rc;
 }

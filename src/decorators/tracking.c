@@ -54,8 +54,8 @@ events_free(cairn_event **events, size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		free(events[i]);
-	free(events);
+		cairn__free(events[i]);
+	cairn__free(events);
 }
 
 /* ---- Recording ---- */
@@ -91,7 +91,7 @@ record_insert(tracker *t, cairn_event **batch, size_t n)
 		cap = t->cap ? t->cap : 64;
 		while (cap - t->nevents < n)
 			cap *= 2;
-		grown = realloc(t->events, cap * sizeof(*grown));
+		grown = cairn__realloc(t->events, cap * sizeof(*grown));
 		if (grown == NULL) {
 			pthread_mutex_unlock(&t->lock);
 			return CAIRN_NOMEM;
@@ -127,7 +127,7 @@ read_back(tracker *t, const cairn__append_req *req, cairn_event ***out)
 	size_t got = 0;
 	cairn_status rc;
 
-	batch = calloc(req->nevents, sizeof(*batch));
+	batch = cairn__calloc(req->nevents, sizeof(*batch));
 	if (batch == NULL)
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	ro.from = r->first_position;
@@ -177,7 +177,7 @@ tracking_appended(cairn__forward *fw, const cairn__append_req *req,
 	if (rc == CAIRN_OK)
 		rc = record_insert(t, batch, req->nevents);
 	if (rc == CAIRN_OK) {
-		free(batch); /* the events now belong to the record */
+		cairn__free(batch); /* the events now belong to the record */
 		return;
 	}
 	if (batch)
@@ -208,18 +208,18 @@ cairn_tracking_open(cairn_store *inner, cairn_store **out)
 		*out = NULL;
 	if (inner == NULL || out == NULL)
 		return cairn__error(CAIRN_INVALID, 0, "NULL argument");
-	t = calloc(1, sizeof(*t));
+	t = cairn__calloc(1, sizeof(*t));
 	if (t == NULL)
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	if (pthread_mutex_init(&t->lock, NULL) != 0) {
-		free(t);
+		cairn__free(t);
 		return cairn__error(CAIRN_NOMEM, 0, "no mutex to be had");
 	}
 	rc = cairn__forward_open(&tracking_ops, &t->fw, inner, &tracking_hooks,
 	                         out);
 	if (rc != CAIRN_OK) {
 		pthread_mutex_destroy(&t->lock);
-		free(t);
+		cairn__free(t);
 	}
 	return rc;
 }
@@ -249,7 +249,7 @@ record_iter_free(cairn__iter *base)
 	record_iter *it = (record_iter *)base;
 
 	events_free(it->events, it->n);
-	free(it);
+	cairn__free(it);
 }
 
 static const cairn__iter_ops record_iter_ops = {
@@ -273,7 +273,7 @@ record_copy(tracker *t, record_iter *it)
 	}
 	if (t->nevents == 0)
 		goto out;
-	it->events = calloc(t->nevents, sizeof(*it->events));
+	it->events = cairn__calloc(t->nevents, sizeof(*it->events));
 	if (it->events == NULL) {
 		rc = cairn__error(CAIRN_NOMEM, 0, "out of memory");
 		goto out;
@@ -305,7 +305,7 @@ cairn_tracking_read(cairn_store *store, cairn_iter **out)
 	if (fw == NULL)
 		return cairn__error(CAIRN_INVALID, 0,
 		                    "the store is not a tracking store");
-	it = calloc(1, sizeof(*it));
+	it = cairn__calloc(1, sizeof(*it));
 	if (it == NULL)
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	it->base.ops = &record_iter_ops;

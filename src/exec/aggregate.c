@@ -132,6 +132,6 @@ cairn_aggregate_snapshot(cairn_store *store, const char *stream,
 		return rc;
 	rc = cairn_snapshot_save(store, stream, version, type->schema, blob,
 	                         len);
-	free(blob);
+	free(blob); /* the caller's malloc() (cairn.h): not the hook's */
 	return rc;
 }

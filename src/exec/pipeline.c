@@ -12,6 +12,7 @@
  * expected version is right there.
  */
 #include "pipeline.h"
+#include "backend.h"
 
 #include <assert.h>
 #include <stdarg.h>
@@ -128,7 +129,7 @@ grow(void **arr, size_t *cap, size_t used, size_t n, size_t size)
 			return false;
 		want *= 2;
 	}
-	p = realloc(*arr, want * size);
+	p = cairn__realloc(*arr, want * size);
 	if (p == NULL)
 		return false;
 	*arr = p;
@@ -238,14 +239,14 @@ slots_reserve(cairn__pipeline *p)
 	}
 	if (cap == p->slots_cap)
 		return true;
-	slots = calloc(cap, sizeof(*slots));
+	slots = cairn__calloc(cap, sizeof(*slots));
 	if (slots == NULL)
 		return false;
 	for (i = 0; i < p->nentries; i++)
 		slot_place(slots, cap,
 		           hash_stream(p->entries[i].stream, p->entries[i].len),
 		           i);
-	free(p->slots);
+	cairn__free(p->slots);
 	p->slots = slots;
 	p->slots_cap = cap;
 	return true;
@@ -264,7 +265,7 @@ schedule(cairn__pipeline *p, const char *stream, size_t len)
 		return fail(p, CAIRN_NOMEM, "out of memory");
 	e = &p->entries[p->nentries];
 	memset(e, 0, sizeof(*e));
-	e->stream = malloc(len + 1);
+	e->stream = cairn__malloc(len + 1);
 	if (e->stream == NULL)
 		return fail(p, CAIRN_NOMEM, "out of memory");
 	memcpy(e->stream, stream, len);
@@ -283,14 +284,14 @@ clear_attempt(cairn__pipeline *p)
 	size_t i;
 
 	for (i = 0; i < p->nentries; i++) {
-		free(p->entries[i].stream);
-		free(p->entries[i].events);
+		cairn__free(p->entries[i].stream);
+		cairn__free(p->entries[i].events);
 	}
 	p->nentries = 0;
 	if (p->slots)
 		memset(p->slots, 0, p->slots_cap * sizeof(*p->slots));
 	for (i = 0; i < p->nblocks; i++)
-		free(p->blocks[i]);
+		cairn__free(p->blocks[i]);
 	p->nblocks = 0;
 	p->nwritten = 0;
 	p->nevents = 0;
@@ -338,7 +339,7 @@ copy_event(cairn__pipeline *p, const cairn_new_event *ev, cairn_new_event *out)
 	for (i = 0; i < ev->ntags; i++)
 		if (!size_add(&size, strlen(ev->tags[i]) + 1))
 			return false;
-	tags = malloc(size ? size : 1);
+	tags = cairn__malloc(size ? size : 1);
 	if (tags == NULL)
 		return false;
 	p->blocks[p->nblocks++] = tags;
@@ -459,10 +460,10 @@ build_append(cairn__pipeline *p)
 	size_t i, k, nchecks = p->nentries - p->nwritten;
 
 	if (p->append_cap < p->nentries) {
-		free(p->writes);
-		free(p->checks);
-		p->writes = malloc(p->nentries * sizeof(*p->writes));
-		p->checks = malloc(p->nentries * sizeof(*p->checks));
+		cairn__free(p->writes);
+		cairn__free(p->checks);
+		p->writes = cairn__malloc(p->nentries * sizeof(*p->writes));
+		p->checks = cairn__malloc(p->nentries * sizeof(*p->checks));
 		p->append_cap = p->nentries;
 		if (p->writes == NULL || p->checks == NULL) {
 			p->append_cap = 0;
@@ -677,7 +678,7 @@ cairn__pipeline_new(const cairn_command *cmd, const cairn_retry_policy *policy,
 	       result && out);
 	*out = NULL;
 	memset(result, 0, sizeof(*result));
-	p = calloc(1, sizeof(*p));
+	p = cairn__calloc(1, sizeof(*p));
 	if (p == NULL)
 		return CAIRN_NOMEM;
 	p->cmd = *cmd;
@@ -698,11 +699,11 @@ cairn__pipeline_free(cairn__pipeline *p)
 	if (p == NULL)
 		return;
 	clear_attempt(p);
-	free(p->entries);
-	free(p->slots);
-	free(p->written);
-	free(p->blocks);
-	free(p->writes);
-	free(p->checks);
-	free(p);
+	cairn__free(p->entries);
+	cairn__free(p->slots);
+	cairn__free(p->written);
+	cairn__free(p->blocks);
+	cairn__free(p->writes);
+	cairn__free(p->checks);
+	cairn__free(p);
 }

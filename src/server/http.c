@@ -313,6 +313,24 @@ dispatch(struct cairnd_req *req)
 	                          "no such endpoint");
 }
 
+/* Dispatch, and make sure something was queued: a route that returned
+ * MHD_YES without an answer would be called again and again by
+ * libmicrohttpd (busy, and growing req->allocs) until the timeout.  Such
+ * a route is a bug; the client gets one 500 instead. */
+static enum MHD_Result
+answer(struct cairnd_req *req)
+{
+	enum MHD_Result ret = dispatch(req);
+
+	if (ret == MHD_NO || req->answered)
+		return ret;
+	fprintf(stderr, "cairnd: %s %s: the route queued no answer\n",
+	        req->method, req->url);
+	ret = cairnd_reply_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR,
+	                         "internal", "the server prepared no answer");
+	return req->answered ? ret : MHD_NO;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url,
            const char *method, const char *version, const char *upload,
@@ -348,7 +366,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	return dispatch(req);
+	return answer(req);
 }
 
 static void

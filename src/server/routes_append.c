@@ -4,36 +4,11 @@
  * API, answer 201 with where the events went, or 409 with why not.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "body.h"
 #include "server.h"
-
-/* The version of the event at position (appends report positions; a
- * multi-stream append reports no per-stream versions). */
-static cairn_status
-version_at(cairn_store *st, uint64_t position, uint64_t *version)
-{
-	cairn_read_opts ro = CAIRN_READ_OPTS_INIT;
-	const cairn_event *e;
-	cairn_iter *it;
-	cairn_status rc;
-
-	ro.from = position;
-	ro.limit = 1;
-	rc = cairn_read_all(st, &ro, &it);
-	if (rc != CAIRN_OK)
-		return rc;
-	rc = cairn_iter_next(it, &e);
-	if (rc == CAIRN_ROW && e->position == position) {
-		*version = e->version;
-		rc = CAIRN_OK;
-	} else if (rc == CAIRN_ROW || rc == CAIRN_DONE) {
-		rc = CAIRN_NOT_FOUND;
-	}
-	cairn_iter_free(it);
-	return rc;
-}
 
 static int
 put_expected(struct cairnd_buf *b, int64_t expected)
@@ -89,43 +64,99 @@ out:
 	return cairnd_reply_nomem(req);
 }
 
-/* "first_version":..,"last_version":.. of one write whose events start
- * at position first; last is its last version when known, else 0 (then
- * the event at first is read). */
-static int
-put_versions(struct cairnd_req *req, struct cairnd_buf *b, const cairn_write *w,
-             uint64_t first, uint64_t last, cairn_status *rc)
+/* The first version of each write, found by one forward read over the
+ * append's positions: a committed append's events are consecutive, the
+ * writes in order, so write i starts at first_position plus the events
+ * of the writes before it, and its last version is its first plus its
+ * count less one.  The read stops at the first event of the last write.
+ * versions[i] is 0 when it could not be learnt (the read failed, or the
+ * event found there is not the write's): the append is committed
+ * whatever happens here, so that only drops the versions from the
+ * answer, never turns it into an error. */
+static void
+find_versions(cairn_store *st, const struct cairnd_body *body,
+              const cairn_append_result *res, uint64_t *versions)
 {
-	uint64_t v = last + 1 - w->nevents;
+	cairn_read_opts ro = CAIRN_READ_OPTS_INIT;
+	uint64_t pos = res->first_position, last_start = res->first_position;
+	const cairn_event *e;
+	cairn_iter *it;
+	cairn_status rc;
+	size_t i;
 
-	*rc = last ? CAIRN_OK : version_at(req->srv->store, first, &v);
-	if (*rc != CAIRN_OK)
-		return -1;
+	for (i = 0; i < body->nwrites; i++)
+		versions[i] = 0;
+	if (body->nwrites == 0 || res->first_position == 0)
+		return;
+	for (i = 0; i + 1 < body->nwrites; i++)
+		last_start += body->writes[i].nevents;
+	ro.from = res->first_position;
+	ro.limit = last_start - res->first_position + 1;
+	rc = cairn_read_all(st, &ro, &it);
+	if (rc != CAIRN_OK)
+		goto failed;
+	i = 0;
+	while (i < body->nwrites && (rc = cairn_iter_next(it, &e)) == CAIRN_ROW) {
+		while (i < body->nwrites && pos < e->position)
+			pos += body->writes[i++].nevents; /* not there: none */
+		if (i < body->nwrites && pos == e->position) {
+			if (strcmp(e->stream, body->writes[i].stream) == 0)
+				versions[i] = e->version;
+			pos += body->writes[i++].nevents;
+		}
+	}
+	cairn_iter_free(it);
+	if (rc == CAIRN_ROW || rc == CAIRN_DONE)
+		return;
+failed:
+	fprintf(stderr,
+	        "cairnd: append committed at positions %llu..%llu, but its "
+	        "versions could not be read: %s: %s\n",
+	        (unsigned long long)res->first_position,
+	        (unsigned long long)res->last_position, cairn_status_str(rc),
+	        cairn_last_error());
+}
+
+/* "first_version":..,"last_version":.., (with the comma) of a write of n
+ * events whose first version is v; nothing when v is 0 (not known). */
+static int
+put_versions(struct cairnd_buf *b, uint64_t v, size_t n)
+{
+	if (v == 0)
+		return 0;
 	return cairnd_buf_str(b, "\"first_version\":") ||
 	       cairnd_buf_u64(b, v) ||
 	       cairnd_buf_str(b, ",\"last_version\":") ||
-	       cairnd_buf_u64(b, v + w->nevents - 1);
+	       cairnd_buf_u64(b, v + n - 1) || cairnd_buf_str(b, ",");
 }
 
 /* 201 for a single write: its versions and positions; for several: the
- * positions, and each write's. */
+ * positions, and each write's.  The append is committed: nothing here
+ * answers an error but a lack of memory (the versions are left out when
+ * they cannot be read). */
 static enum MHD_Result
 reply_created(struct cairnd_req *req, const struct cairnd_body *body,
               const cairn_append_result *res, int single)
 {
 	struct cairnd_buf b = CAIRND_BUF_INIT;
-	cairn_status rc = CAIRN_NOMEM;
 	enum MHD_Result ret;
-	uint64_t pos = res->first_position;
+	uint64_t pos = res->first_position, one, *versions = &one;
 	size_t i;
 
+	one = 0;
+	if (body->nwrites > 1 &&
+	    (versions = calloc(body->nwrites, sizeof(*versions))) == NULL)
+		versions = NULL; /* answer without the versions */
+	/* cairn_append() reports the last version of a fresh append. */
+	if (single && res->version != 0 && !res->idempotent)
+		one = res->version + 1 - body->writes[0].nevents;
+	else if (versions != NULL)
+		find_versions(req->srv->store, body, res, versions);
 	if (cairnd_buf_str(&b, "{"))
 		goto fail;
-	if (single && put_versions(req, &b, &body->writes[0], pos,
-	                           res->idempotent ? 0 : res->version, &rc))
+	if (single && put_versions(&b, one, body->writes[0].nevents))
 		goto fail;
-	if (cairnd_buf_str(&b, single ? "," : "") ||
-	    cairnd_buf_str(&b, "\"first_position\":") ||
+	if (cairnd_buf_str(&b, "\"first_position\":") ||
 	    cairnd_buf_u64(&b, res->first_position) ||
 	    cairnd_buf_str(&b, ",\"last_position\":") ||
 	    cairnd_buf_u64(&b, res->last_position) ||
@@ -140,8 +171,8 @@ reply_created(struct cairnd_req *req, const struct cairnd_body *body,
 		if (cairnd_buf_str(&b, i ? ",{\"stream\":" : "{\"stream\":") ||
 		    cairnd_buf_json_string(&b, w->stream, strlen(w->stream)) ||
 		    cairnd_buf_str(&b, ",") ||
-		    put_versions(req, &b, w, pos, 0, &rc) ||
-		    cairnd_buf_str(&b, ",\"first_position\":") ||
+		    put_versions(&b, versions ? versions[i] : 0, w->nevents) ||
+		    cairnd_buf_str(&b, "\"first_position\":") ||
 		    cairnd_buf_u64(&b, pos) ||
 		    cairnd_buf_str(&b, ",\"last_position\":") ||
 		    cairnd_buf_u64(&b, pos + w->nevents - 1) ||
@@ -153,11 +184,14 @@ reply_created(struct cairnd_req *req, const struct cairnd_body *body,
 		goto fail;
 	ret = cairnd_reply_json(req, MHD_HTTP_CREATED, &b);
 	cairnd_buf_free(&b);
+	if (versions != &one)
+		free(versions); /* free(NULL) is fine */
 	return ret;
 fail:
 	cairnd_buf_free(&b);
-	return rc == CAIRN_NOMEM ? cairnd_reply_nomem(req)
-	                         : cairnd_reply_status(req, rc);
+	if (versions != &one)
+		free(versions); /* free(NULL) is fine */
+	return cairnd_reply_nomem(req);
 }
 
 /* Parse, append with the kind's call, answer. */

@@ -5,33 +5,49 @@
  * Each subscriber is one connection thread blocked in cairn_sub_next()
  * inside the response callback: it wakes for a batch (one SSE message
  * per event, id = position), or after the heartbeat interval to send a
- * ": ping" comment (which is also how a vanished client is noticed: the
- * write fails).  The live subscribers are kept in a list so that shutdown
- * can cairn_sub_stop() each, which wakes it at once to end its stream.
+ * ": ping" comment.  While it waits it looks at its socket every
+ * CAIRND_SSE_PROBE_MS (a peek, nothing is read): a client that closed
+ * the connection ends the stream then, rather than when the next write
+ * fails.  The live subscribers are kept in a list so that shutdown can
+ * cairn_sub_stop() each, which wakes it at once to end its stream.
  *
  * Acknowledgments arrive on other connections, so they never touch the
  * subscriber's cairn_sub (one thread at a time); they move the stored
  * cursor with cairn_subs_reset(), forward only, serialised by ack_lock.
  * The subscriber itself never acknowledges, so it is not disturbed; the
  * next subscription under the name resumes after the cursor.
+ *
+ * The public API has no compare-and-set of a cursor by name, so an ack
+ * is read (cairn_subs_get) then write (cairn_subs_reset): ack_lock makes
+ * it atomic within this server, but a reset or delete by another process
+ * (another cairnd, `cairn subs`) that lands between the two is
+ * overwritten -- the cursor may then move back to this ack's position,
+ * or a deleted cursor come back.  The window is that of two calls.
  */
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "server.h"
 
 #define TYPES_MAX 64
+/* How often a waiting subscriber looks whether its client is gone. */
+#define CAIRND_SSE_PROBE_MS 1000
 
 struct cairnd_sse {
 	struct cairnd *srv;
 	cairn_sub *sub;
 	struct cairnd_sse *prev, *next;
-	char *name;          /* durable name, or NULL */
-	uint64_t delivered;  /* atomic: last position written out */
+	char *name; /* durable name, or NULL */
+	/* atomic: the last position the client has: written out, skipped
+	 * (Last-Event-ID) or at the stored cursor when the stream began */
+	uint64_t delivered;
 	uint64_t skip_until; /* durable resume: positions already seen */
+	MHD_socket fd;       /* the client's socket, to notice it leaving */
 	struct cairnd_buf out;
 	size_t off;
 	int opened;
@@ -125,14 +141,41 @@ live_delivered(struct cairnd *srv, const char *name, int *live)
 
 /* ---- the stream ---------------------------------------------------------- */
 
+/* 1 when the client has closed its end (or the connection broke): a
+ * peek that reads nothing, and does not wait. */
+static int
+client_gone(const struct cairnd_sse *s)
+{
+	char c;
+	ssize_t r;
+
+	if (s->fd == MHD_INVALID_SOCKET)
+		return 0;
+	r = recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (r == 0)
+		return 1;
+	return r < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+	       errno != EINTR;
+}
+
+/* Advance s->delivered to position (never back). */
+static void
+mark_delivered(struct cairnd_sse *s, uint64_t position)
+{
+	if (position > __atomic_load_n(&s->delivered, __ATOMIC_ACQUIRE))
+		__atomic_store_n(&s->delivered, position, __ATOMIC_RELEASE);
+}
+
 /* Refill s->out: the opening, a batch, or a ping.  Blocks up to the
- * heartbeat interval.  0, or -1 when the stream ends (s->ended). */
+ * heartbeat interval, looking at the client every CAIRND_SSE_PROBE_MS.
+ * 0, or -1 when the stream ends (s->ended). */
 static int
 sse_fill(struct cairnd_sse *s)
 {
 	const cairn_event *batch;
 	cairn_status rc;
 	size_t n, i;
+	unsigned waited = 0, heartbeat = s->srv->cfg.heartbeat_ms;
 
 	cairnd_buf_reset(&s->out);
 	s->off = 0;
@@ -140,9 +183,22 @@ sse_fill(struct cairnd_sse *s)
 		s->opened = 1;
 		return cairnd_buf_str(&s->out, ": subscribed\nretry: 1000\n\n");
 	}
-	rc = cairn_sub_next(s->sub, (int)s->srv->cfg.heartbeat_ms, &batch, &n);
-	if (rc == CAIRN_TIMEOUT)
-		return cairnd_buf_str(&s->out, ": ping\n\n");
+	for (;;) {
+		unsigned slice = heartbeat - waited;
+
+		if (slice > CAIRND_SSE_PROBE_MS)
+			slice = CAIRND_SSE_PROBE_MS;
+		rc = cairn_sub_next(s->sub, (int)slice, &batch, &n);
+		if (rc != CAIRN_TIMEOUT)
+			break;
+		if (client_gone(s)) {
+			s->ended = 2;
+			return -1;
+		}
+		waited += slice;
+		if (waited >= heartbeat)
+			return cairnd_buf_str(&s->out, ": ping\n\n");
+	}
 	if (rc == CAIRN_CLOSED) {
 		s->ended = 1;
 		return -1;
@@ -157,8 +213,10 @@ sse_fill(struct cairnd_sse *s)
 	for (i = 0; i < n; i++) {
 		const cairn_event *e = &batch[i];
 
-		if (e->position <= s->skip_until)
+		if (e->position <= s->skip_until) {
+			mark_delivered(s, e->position);
 			continue;
+		}
 		if (cairnd_buf_str(&s->out, "id: ") ||
 		    cairnd_buf_u64(&s->out, e->position) ||
 		    cairnd_buf_str(&s->out, "\ndata: ") ||
@@ -167,7 +225,7 @@ sse_fill(struct cairnd_sse *s)
 			s->ended = 2;
 			return -1;
 		}
-		__atomic_store_n(&s->delivered, e->position, __ATOMIC_RELEASE);
+		mark_delivered(s, e->position);
 	}
 	return 0;
 }
@@ -259,7 +317,13 @@ start_of(struct cairnd_req *req, cairn_sub_opts *so, uint64_t *skip)
 			so->after = n;
 		}
 	}
-	return bad ? -1 : 0;
+	if (bad) {
+		cairnd_reply_error(req, MHD_HTTP_BAD_REQUEST,
+		                   "invalid_parameter",
+		                   "a badly percent-encoded parameter");
+		return -1;
+	}
+	return 0;
 }
 
 enum MHD_Result
@@ -295,9 +359,10 @@ cairnd_route_subscribe(struct cairnd_req *req)
 	if (s == NULL)
 		return cairnd_reply_nomem(req);
 	s->srv = srv;
+	s->fd = MHD_INVALID_SOCKET;
 	if (start_of(req, &so, &s->skip_until) != 0) {
 		free(s);
-		return MHD_YES;
+		return MHD_YES; /* start_of() queued the error */
 	}
 	if (so.name && (s->name = strdup(so.name)) == NULL) {
 		free(s);
@@ -308,6 +373,20 @@ cairnd_route_subscribe(struct cairnd_req *req)
 		free(s->name);
 		free(s);
 		return cairnd_reply_status(req, rc);
+	}
+	/* What the client already has: the stored cursor (acknowledged),
+	 * and what Last-Event-ID says it saw. */
+	if (s->name) {
+		uint64_t acked = cairn_sub_acked(s->sub);
+
+		s->delivered = acked > s->skip_until ? acked : s->skip_until;
+	}
+	{
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		        req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		if (ci != NULL)
+			s->fd = ci->connect_fd;
 	}
 	if (registry_add(srv, s, &why) != 0) {
 		cairn_sub_close(s->sub);
@@ -385,7 +464,12 @@ reply_cursor(struct cairnd_req *req, const char *name, uint64_t position)
 }
 
 /* Move name's cursor forward to position: never backwards, never past
- * the head, never past what a live subscriber under the name has sent. */
+ * the head, never past what a live subscriber under the name has sent
+ * (or skipped, or had acknowledged when it began).  A position at or
+ * below the cursor is never refused: it changes nothing.  A name with no
+ * cursor is refused, never created: 404, or 409 when a subscriber under
+ * it is live here (the cursor was deleted under it).  Read then write:
+ * see the top of the file for what another process can do in between. */
 enum MHD_Result
 cairnd_route_ack(struct cairnd_req *req)
 {
@@ -397,22 +481,34 @@ cairnd_route_ack(struct cairnd_req *req)
 	int live;
 
 	if (ack_position(req, &position) != 0)
-		return MHD_YES;
+		return MHD_YES; /* ack_position() queued the error */
 	pthread_mutex_lock(&srv->ack_lock);
-	rc = cairn_subs_get(srv->store, req->arg, &info);
+	delivered = live_delivered(srv, req->arg, &live);
+	rc = cairn_head(srv->store, &head);
+	if (rc == CAIRN_OK)
+		rc = cairn_subs_get(srv->store, req->arg, &info);
+	if (rc == CAIRN_NOT_FOUND && live) {
+		ret = cairnd_reply_error(
+		        req, MHD_HTTP_CONFLICT, "conflict",
+		        "durable subscription '%s' was deleted while a "
+		        "subscriber under it is connected",
+		        req->arg);
+		goto out;
+	}
 	if (rc == CAIRN_NOT_FOUND) {
 		ret = cairnd_reply_error(
 		        req, MHD_HTTP_NOT_FOUND, "subscription_not_found",
 		        "no durable subscription '%s'", req->arg);
 		goto out;
 	}
-	if (rc == CAIRN_OK)
-		rc = cairn_head(srv->store, &head);
 	if (rc != CAIRN_OK) {
 		ret = cairnd_reply_status(req, rc);
 		goto out;
 	}
-	delivered = live_delivered(srv, req->arg, &live);
+	if (position <= info.position) {
+		ret = reply_cursor(req, req->arg, info.position);
+		goto out;
+	}
 	if (position > head || (live && position > delivered)) {
 		ret = cairnd_reply_error(
 		        req, MHD_HTTP_BAD_REQUEST, "invalid_request",
@@ -422,15 +518,12 @@ cairnd_route_ack(struct cairnd_req *req)
 		        (unsigned long long)(live ? delivered : head));
 		goto out;
 	}
-	if (position > info.position) {
-		rc = cairn_subs_reset(srv->store, req->arg, position);
-		if (rc != CAIRN_OK) {
-			ret = cairnd_reply_status(req, rc);
-			goto out;
-		}
-		info.position = position;
+	rc = cairn_subs_reset(srv->store, req->arg, position);
+	if (rc != CAIRN_OK) {
+		ret = cairnd_reply_status(req, rc);
+		goto out;
 	}
-	ret = reply_cursor(req, req->arg, info.position);
+	ret = reply_cursor(req, req->arg, position);
 out:
 	pthread_mutex_unlock(&srv->ack_lock);
 	return ret;

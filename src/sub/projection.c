@@ -79,12 +79,12 @@ cairn_projection_open(cairn_store *st, const cairn_projection_opts *o,
 		so.start = CAIRN_SUB_AFTER;
 		so.after = pos;
 	}
-	p = calloc(1, sizeof(*p));
+	p = cairn__calloc(1, sizeof(*p));
 	if (p == NULL)
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	rc = cairn_subscribe(st, &so, &p->sub);
 	if (rc != CAIRN_OK) {
-		free(p);
+		cairn__free(p);
 		return rc;
 	}
 	p->st = st;
@@ -206,5 +206,5 @@ cairn_projection_close(cairn_projection *p)
 	if (p == NULL)
 		return;
 	cairn_sub_close(p->sub);
-	free(p);
+	cairn__free(p);
 }

@@ -102,12 +102,12 @@ arena_reset(cairn_sub *s)
 		return;
 	for (rest = b->next; rest; rest = next) {
 		next = rest->next;
-		free(rest);
+		cairn__free(rest);
 	}
 	b->next = NULL;
 	b->used = 0;
 	if (b->cap > SUB_KEEP_MAX) {
-		free(b);
+		cairn__free(b);
 		s->blocks = NULL;
 	}
 }
@@ -123,7 +123,7 @@ arena_alloc(cairn_sub *s, size_t size)
 	if (b == NULL || b->cap - b->used < size) {
 		size_t cap = size > SUB_BLOCK_MIN ? size : SUB_BLOCK_MIN;
 
-		b = malloc(sizeof(*b) + cap);
+		b = cairn__malloc(sizeof(*b) + cap);
 		if (b == NULL)
 			return NULL;
 		b->cap = cap;
@@ -145,7 +145,7 @@ batch_push(cairn_sub *s, const cairn_event *ev)
 
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 16;
-		cairn_event *grown = realloc(s->events, cap * sizeof(*grown));
+		cairn_event *grown = cairn__realloc(s->events, cap * sizeof(*grown));
 
 		if (grown == NULL)
 			return cairn__error(CAIRN_NOMEM, 0, "out of memory");
@@ -170,11 +170,11 @@ pending_keep(cairn_sub *s, const cairn_event *ev)
 	if (size == SIZE_MAX)
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	if (size > s->pending_cap || s->pending_buf == NULL) {
-		void *buf = malloc(size ? size : 1);
+		void *buf = cairn__malloc(size ? size : 1);
 
 		if (buf == NULL)
 			return cairn__error(CAIRN_NOMEM, 0, "out of memory");
-		free(s->pending_buf);
+		cairn__free(s->pending_buf);
 		s->pending_buf = buf;
 		s->pending_cap = size;
 	}
@@ -477,16 +477,16 @@ cairn_sub_close(cairn_sub *s)
 		return;
 	cairn_iter_free(s->it);
 	arena_reset(s);
-	free(s->blocks);
-	free(s->events);
-	free(s->pending_buf);
+	cairn__free(s->blocks);
+	cairn__free(s->events);
+	cairn__free(s->pending_buf);
 	for (i = 0; i < s->ntypes; i++)
-		free(s->types[i]);
-	free(s->types);
-	free(s->prefix);
-	free(s->query);
-	free(s->name);
-	free(s);
+		cairn__free(s->types[i]);
+	cairn__free(s->types);
+	cairn__free(s->prefix);
+	cairn__free(s->query);
+	cairn__free(s->name);
+	cairn__free(s);
 }
 
 void
@@ -509,7 +509,7 @@ copy_filters(cairn_sub *s, const cairn_sub_opts *o)
 	if (o->ntypes > 0 && o->types == NULL)
 		return cairn__error(CAIRN_INVALID, 0, "ntypes without types");
 	if (o->ntypes > 0) {
-		s->types = calloc(o->ntypes, sizeof(*s->types));
+		s->types = cairn__calloc(o->ntypes, sizeof(*s->types));
 		if (s->types == NULL)
 			goto nomem;
 	}
@@ -520,7 +520,7 @@ copy_filters(cairn_sub *s, const cairn_sub_opts *o)
 
 		if (rc != CAIRN_OK)
 			return rc;
-		s->types[i] = strdup(o->types[i]);
+		s->types[i] = cairn__strdup(o->types[i]);
 		if (s->types[i] == NULL)
 			goto nomem;
 		s->ntypes = i + 1;
@@ -530,7 +530,8 @@ copy_filters(cairn_sub *s, const cairn_sub_opts *o)
 		return cairn__error(CAIRN_INVALID_STREAM, 0,
 		                    "stream prefix is longer than %d bytes",
 		                    CAIRN_STREAM_ID_MAX);
-	if (o->prefix && o->prefix[0] && (s->prefix = strdup(o->prefix)) == NULL)
+	if (o->prefix && o->prefix[0] &&
+	    (s->prefix = cairn__strdup(o->prefix)) == NULL)
 		goto nomem;
 	if (o->query) {
 		cairn_status rc = cairn__validate_query(o->query);
@@ -623,7 +624,7 @@ cairn_subscribe(cairn_store *st, const cairn_sub_opts *o, cairn_sub **out)
 		                    o->version);
 	if (o->name && (rc = cairn__cursor_name(o->name, NULL)) != CAIRN_OK)
 		return rc;
-	s = calloc(1, sizeof(*s));
+	s = cairn__calloc(1, sizeof(*s));
 	if (s == NULL)
 		return cairn__error(CAIRN_NOMEM, 0, "out of memory");
 	s->st = st;
@@ -633,7 +634,7 @@ cairn_subscribe(cairn_store *st, const cairn_sub_opts *o, cairn_sub **out)
 	if (rc == CAIRN_OK)
 		rc = start_position(st, o, &pos);
 	if (rc == CAIRN_OK && o->name) {
-		s->name = strdup(o->name);
+		s->name = cairn__strdup(o->name);
 		rc = s->name ? durable_position(s, &pos)
 		             : cairn__error(CAIRN_NOMEM, 0, "out of memory");
 		s->acked = pos;

@@ -221,8 +221,8 @@ written_free(written *w)
 	size_t i;
 
 	for (i = 0; i < w->n; i++)
-		free(w->events[i]);
-	free(w->events);
+		cairn__free(w->events[i]);
+	cairn__free(w->events);
 }
 
 static cairn_status
@@ -240,7 +240,7 @@ read_written(cairn_store *tracking, written *w)
 		rc = CAIRN_OK;
 		if (w->n == cap) {
 			cap = cap ? 2 * cap : 16;
-			grown = realloc(w->events, cap * sizeof(*grown));
+			grown = cairn__realloc(w->events, cap * sizeof(*grown));
 			if (grown == NULL) {
 				rc = cairn__error(CAIRN_NOMEM, 0,
 				                  "out of memory");
