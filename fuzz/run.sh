@@ -24,7 +24,8 @@ if ! grep -q '^CAIRN_FUZZ:BOOL=ON$' "$build/CMakeCache.txt" 2>/dev/null; then
 fi
 if [ $# -ge 2 ]; then shift 2; else shift; fi
 here=$(cd "$(dirname "$0")" && pwd)
-targets=${*:-fuzz_names fuzz_uri fuzz_import_line fuzz_http_body}
+targets=${*:-fuzz_names fuzz_uri fuzz_import_line fuzz_http_body \
+    fuzz_lmdb_record fuzz_sqlite_tags fuzz_differential}
 
 status=0
 for t in $targets; do
@@ -39,7 +40,9 @@ for t in $targets; do
 	dict=
 	[ -f "$here/$t.dict" ] && dict=-dict=$here/$t.dict
 	echo "$t: fuzzing for ${seconds}s in $work" >&2
-	if (cd "$work" && "$bin" -max_total_time="$seconds" \
+	# -timeout: an input that runs a minute is a hang (a differential
+	# input takes milliseconds), reported as a failure.
+	if (cd "$work" && "$bin" -max_total_time="$seconds" -timeout=60 \
 	    -print_final_stats=1 -artifact_prefix=artifacts/ ${dict:+"$dict"} \
 	    new "$here/corpus/$t" >log 2>&1); then
 		grep -E '^stat::(number_of_executed_units|average_exec_per_sec)' \
