@@ -566,7 +566,12 @@ async function main() {
 	await page.fill('#ap-meta', '');
 	await page.fill('#ap-tags', '');
 	await page.click('#ap-submit');
-	await page.waitForFunction(() => document.getElementById('ap-result').classList.contains('result-ok'));
+	/* The result box may still show the previous append's success: wait
+	 * for this one's (its link names the stream). */
+	await page.waitForFunction(() => {
+		const r = document.getElementById('ap-result');
+		return r.classList.contains('result-ok') && r.textContent.includes('numbers-2');
+	});
 	const stored = await (await fetch(base + '/streams/numbers-2', { headers: { Accept: 'application/x-ndjson' } })).text();
 	check(stored.includes('"data":{"big":1234567890123456789,"f":2.50}'),
 		'the append form sends numbers with the digits typed: ' + stored.trim().slice(0, 200));
