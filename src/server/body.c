@@ -509,6 +509,17 @@ cairnd_body_parse(const char *text, size_t len, enum cairnd_body_kind kind,
 	int rc = -1;
 
 	memset(body, 0, sizeof(*body));
+	/* JSON text never holds a raw NUL (RFC 8259: outside strings only
+	 * whitespace, inside them control characters are escaped), but the
+	 * parser takes one between tokens for the end of a value; payloads
+	 * are stored as their own text, so refuse it here. */
+	if (memchr(text, '\0', len) != NULL) {
+		err->code = "malformed_json";
+		snprintf(err->message, sizeof(err->message),
+		         "not valid JSON: a NUL byte at offset %zu",
+		         (size_t)((const char *)memchr(text, '\0', len) - text));
+		return -1;
+	}
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL) {
 		err->code = "malformed_json";
