@@ -9,6 +9,9 @@
 # directory: new inputs go to new/, crashes to artifacts/, the log to log;
 # the seed corpus in the source tree is only read.  A crash input that
 # shows a real bug belongs in fuzz/corpus/<target>/ with its fix.
+# FUZZ_SEED=N fixes libFuzzer's random seed (make fuzz-ci, so that a CI
+# run explores the same inputs as a developer's run of the same commit);
+# unset, every run explores anew.
 # Exits 1 when any target failed.
 set -eu
 
@@ -39,11 +42,14 @@ for t in $targets; do
 	mkdir -p "$work/new" "$work/artifacts"
 	dict=
 	[ -f "$here/$t.dict" ] && dict=-dict=$here/$t.dict
+	seed=
+	[ -n "${FUZZ_SEED:-}" ] && seed=-seed=$FUZZ_SEED
 	echo "$t: fuzzing for ${seconds}s in $work" >&2
 	# -timeout: an input that runs a minute is a hang (a differential
 	# input takes milliseconds), reported as a failure.
 	if (cd "$work" && "$bin" -max_total_time="$seconds" -timeout=60 \
 	    -print_final_stats=1 -artifact_prefix=artifacts/ ${dict:+"$dict"} \
+	    ${seed:+"$seed"} \
 	    new "$here/corpus/$t" >log 2>&1); then
 		grep -E '^stat::(number_of_executed_units|average_exec_per_sec)' \
 		    "$work/log" | sed "s/^/$t: /" >&2
