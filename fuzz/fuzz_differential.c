@@ -27,6 +27,7 @@
 #define _XOPEN_SOURCE 700 /* nftw() */
 #include <ftw.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -598,7 +599,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	stores_open();
 	for (i = 0; i < NSTREAMS; i++) {
-		strcpy(stream_names[i], default_streams[i]);
+		snprintf(stream_names[i], sizeof(stream_names[i]), "%s",
+		         default_streams[i]);
 		streams[i] = stream_names[i];
 	}
 	for (nops = 0; nops < OPS_MAX && in.n > 0; nops++) {
