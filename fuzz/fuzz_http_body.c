@@ -13,8 +13,8 @@
 #include <jansson.h>
 
 #include "body.h"
-#include "buf.h"
 #include "fuzz.h"
+#include "json_text.h"
 
 static cairn_store *
 store(void)
@@ -99,7 +99,7 @@ check_inline(const uint8_t *data, size_t size)
 		json_t *enc = json_object_get(ev, "data_encoding");
 
 		if (enc == NULL || strcmp(json_string_value(enc), "json") == 0)
-			FUZZ_CHECK(cairnd_json_inline(e->data, e->data_len));
+			FUZZ_CHECK(ct_json_embeddable(e->data, e->data_len));
 	}
 	cairnd_body_free(&b);
 }

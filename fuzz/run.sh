@@ -28,7 +28,7 @@ fi
 if [ $# -ge 2 ]; then shift 2; else shift; fi
 here=$(cd "$(dirname "$0")" && pwd)
 targets=${*:-fuzz_names fuzz_uri fuzz_import_line fuzz_http_body \
-    fuzz_lmdb_record fuzz_sqlite_tags fuzz_differential}
+    fuzz_lmdb_record fuzz_sqlite_tags fuzz_differential fuzz_json_text}
 
 status=0
 for t in $targets; do

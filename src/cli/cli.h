@@ -4,7 +4,9 @@
  * The tool is a client of the public API only (include/cairn.h) plus
  * jansson for parsing NDJSON.  Every verb lives in its own cmd_*.c and
  * is reached through the table in main.c.  Nothing here is exported from
- * a library: the names are cli_* and live in one executable.
+ * a library: the names are cli_* and live in one executable.  The JSON
+ * text rules it shares with cairnd (escaping, base64, which payloads are
+ * embeddable, raw member spans) are ct_* in src/common/json_text.h.
  *
  * Output to stdout goes through struct cli_out (out.c) so that every
  * write is checked: a full disk is an error (exit 1), a reader that went
@@ -19,6 +21,7 @@
 #include <stdint.h>
 
 #include "cairn.h"
+#include "json_text.h"
 
 /* Exit statuses: part of the tool's interface, never renumbered. */
 enum {
@@ -101,39 +104,21 @@ int cli_read_all(int fd, size_t max, char **out, size_t *len);
 
 /* ---- JSON text (json_text.c) ------------------------------------------- */
 
-/* The jansson flags of every parse of NDJSON, in one place: a payload is
- * shown as JSON only when the import parser, with these very flags, will
- * take it back.  Duplicate keys are refused so that a member's raw text
- * is unambiguous. */
-#define CLI_JSON_PARSE_FLAGS JSON_REJECT_DUPLICATES
+/* The jansson flags of every parse of NDJSON: those of the shared test of
+ * embeddable payloads, so that a payload is shown as JSON only when the
+ * import parser, with these very flags, will take it back. */
+#define CLI_JSON_PARSE_FLAGS CT_JSON_PARSE_FLAGS
 
-/* Write s (n bytes) as a JSON string literal, quotes included; bytes that
- * are not valid UTF-8 become U+FFFD so the line stays valid JSON. */
+/* The writers of src/common/json_text.h into out: s (n bytes) as a JSON
+ * string literal (ct_json_string); p as padded base64 without quotes
+ * (ct_base64); a time in ns since the epoch as a quoted RFC 3339 UTC
+ * string with nanoseconds, "2026-11-23T11:38:28.123456789Z"
+ * (ct_json_time).  Each returns 0 or -1 (see cli_out_write). */
 int cli_json_string(struct cli_out *out, const char *s, size_t n);
-/* Write p as base64 (RFC 4648, padded), without quotes. */
 int cli_base64(struct cli_out *out, const void *p, size_t n);
-/* Decode strict padded base64; *out is malloc'd (caller frees, may be
- * NULL when the result is empty).  Returns 0, -1 malformed, -2 no
- * memory. */
-int cli_base64_decode(const char *s, size_t n, unsigned char **out,
-                      size_t *outlen);
-/* Nonzero when p is exactly one JSON value that can be embedded in an
- * NDJSON line and read back byte for byte: no whitespace around it, no
- * CR or LF anywhere, and accepted by the very parser import uses. */
-int cli_json_embeddable(const void *p, size_t n);
-/* The span of p without JSON whitespace at either end. */
-void cli_json_trim(const char *p, size_t n, const char **start, size_t *len);
-/* In the text of one JSON object (already validated), find the raw text
- * of the value of the top-level member key.  Returns 0 and the span, or
- * -1 when there is no such member. */
-int cli_json_member_span(const char *obj, size_t n, const char *key,
-                         const char **start, size_t *len);
+int cli_json_time(struct cli_out *out, int64_t ns);
 
 /* ---- events as NDJSON (event_json.c) ----------------------------------- */
-
-/* Write a time in ns since the epoch as a quoted RFC 3339 UTC string with
- * nanoseconds: "2026-11-23T11:38:28.123456789Z". */
-int cli_json_time(struct cli_out *out, int64_t ns);
 
 /* Write e as one NDJSON line, newline included. */
 int cli_event_write(struct cli_out *out, const cairn_event *e);

@@ -220,7 +220,7 @@ cli_cmd_append(struct cli *cli, int argc, char **argv)
 	if (status >= 0)
 		return status;
 	if (a.meta) {
-		cli_json_trim(a.meta, strlen(a.meta), &meta, &meta_len);
+		ct_json_trim(a.meta, strlen(a.meta), &meta, &meta_len);
 		if (!is_json(meta, meta_len, &jerr))
 			return cli_usage(cli, "--meta is not valid JSON: %s",
 			                 jerr.text);
@@ -229,7 +229,7 @@ cli_cmd_append(struct cli *cli, int argc, char **argv)
 	if (status >= 0)
 		goto out;
 	/* `echo '{"a":1}' | cairn append` means the JSON, not its newline. */
-	cli_json_trim(data, data_len, &t, &tlen);
+	ct_json_trim(data, data_len, &t, &tlen);
 	if (tlen != data_len && tlen > 0 && is_json(t, tlen, &jerr)) {
 		data = t;
 		data_len = tlen;

@@ -8,46 +8,17 @@
  *    "data":<payload>,"metadata":<payload>,"tags":["a","b"]}
  *
  * A payload is written as its own JSON text when that text can be taken
- * back byte for byte (cli_json_embeddable), else as "data_base64" /
+ * back byte for byte (ct_json_embeddable), else as "data_base64" /
  * "metadata_base64".  metadata is left out when empty, tags when there
  * are none.  position and time are the store's own; import accepts them
  * and ignores them (the target store assigns its own).
  */
-#include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
-
-#define NS_PER_SEC 1000000000LL
-
-/* RFC 3339 in UTC with nanoseconds: sortable as text, exact, and what
- * every JSON consumer parses. */
-int
-cli_json_time(struct cli_out *out, int64_t ns)
-{
-	int64_t sec = ns / NS_PER_SEC, frac = ns % NS_PER_SEC;
-	time_t t;
-	struct tm tm;
-	char buf[64];
-	int len;
-
-	if (frac < 0) { /* floor, so times before 1970 come out right */
-		frac += NS_PER_SEC;
-		sec--;
-	}
-	t = (time_t)sec;
-	if (gmtime_r(&t, &tm) == NULL)
-		return cli_out_str(out, "null");
-	len = snprintf(buf, sizeof(buf),
-	               "\"%04d-%02d-%02dT%02d:%02d:%02d.%09" PRId64 "Z\"",
-	               tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	               tm.tm_min, tm.tm_sec, frac);
-	return cli_out_write(out, buf, (size_t)len);
-}
 
 /* ,"name":<json> or ,"name_base64":"..." */
 static int
@@ -55,7 +26,7 @@ write_payload(struct cli_out *out, const char *name, const void *p, size_t n)
 {
 	if (cli_out_str(out, ",\"") != 0 || cli_out_str(out, name) != 0)
 		return -1;
-	if (cli_json_embeddable(p, n))
+	if (ct_json_embeddable(p, n))
 		return cli_out_write(out, "\":", 2) || cli_out_write(out, p, n);
 	return cli_out_str(out, "_base64\":\"") || cli_base64(out, p, n) ||
 	       cli_out_write(out, "\"", 1);
@@ -125,8 +96,7 @@ parse_payload(const char *line, size_t n, json_t *root, const char *name,
 {
 	char b64name[32];
 	json_t *raw = json_object_get(root, name), *enc;
-	const char *span;
-	size_t spanlen;
+	struct ct_span line_span = {line, n}, span;
 	int rc;
 
 	snprintf(b64name, sizeof(b64name), "%s_base64", name);
@@ -138,17 +108,17 @@ parse_payload(const char *line, size_t n, json_t *root, const char *name,
 		return -1;
 	}
 	if (raw) {
-		if (cli_json_member_span(line, n, name, &span, &spanlen) != 0) {
+		if (ct_span_member(line_span, name, &span) != 0) {
 			snprintf(err, errlen, "cannot locate \"%s\"", name);
 			return -1;
 		}
-		*out = malloc(spanlen);
+		*out = malloc(span.n);
 		if (*out == NULL) {
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
-		memcpy(*out, span, spanlen);
-		*outlen = spanlen;
+		memcpy(*out, span.p, span.n);
+		*outlen = span.n;
 		return 0;
 	}
 	if (enc) {
@@ -157,8 +127,8 @@ parse_payload(const char *line, size_t n, json_t *root, const char *name,
 			         b64name);
 			return -1;
 		}
-		rc = cli_base64_decode(json_string_value(enc),
-		                       json_string_length(enc), out, outlen);
+		rc = ct_base64_decode(json_string_value(enc),
+		                      json_string_length(enc), out, outlen);
 		if (rc == -2)
 			snprintf(err, errlen, "out of memory");
 		else if (rc != 0)

@@ -4,8 +4,8 @@
  *
  * jansson checks the text (RFC 8259, UTF-8, duplicate keys refused) and
  * gives the tree the fields are read from; the payloads given as JSON are
- * then copied from the text itself (json_span.c), located by walking the
- * same path through the text as through the tree.
+ * then copied from the text itself (src/common/json_span.c), located by
+ * walking the same path through the text as through the tree.
  */
 #include <jansson.h>
 #include <stdarg.h>
@@ -14,8 +14,7 @@
 #include <string.h>
 
 #include "body.h"
-#include "buf.h"
-#include "json_span.h"
+#include "json_text.h"
 
 /* Body-wide state of one parse. */
 struct parse {
@@ -179,14 +178,13 @@ string_array(struct parse *ps, json_t *arr, size_t max, const char *where,
 
 /* One payload (data or metadata) of the event ev, whose text is evspan. */
 static int
-payload(struct parse *ps, json_t *ev, struct cairnd_span evspan,
-        const char *name, int required, const char *where, const void **out,
-        size_t *outlen)
+payload(struct parse *ps, json_t *ev, struct ct_span evspan, const char *name,
+        int required, const char *where, const void **out, size_t *outlen)
 {
 	char encname[32];
 	json_t *v = json_object_get(ev, name), *enc;
 	const char *encs = "json";
-	struct cairnd_span span;
+	struct ct_span span;
 	unsigned char *bytes;
 	char *copy;
 	int rc;
@@ -211,9 +209,8 @@ payload(struct parse *ps, json_t *ev, struct cairnd_span evspan,
 		if (!json_is_string(v))
 			return fail(ps, "%s.%s: base64 must be a string", where,
 			            name);
-		rc = cairnd_base64_decode(json_string_value(v),
-		                          json_string_length(v), &bytes,
-		                          outlen);
+		rc = ct_base64_decode(json_string_value(v),
+		                      json_string_length(v), &bytes, outlen);
 		if (rc == -2)
 			return out_of_memory(ps);
 		if (rc != 0)
@@ -224,12 +221,12 @@ payload(struct parse *ps, json_t *ev, struct cairnd_span evspan,
 		*out = bytes;
 		return 0;
 	}
-	if (cairnd_span_member(evspan, name, &span) != 0)
+	if (ct_span_member(evspan, name, &span) != 0)
 		return fail(ps, "%s: cannot locate \"%s\"", where, name);
 	copy = body_alloc(ps, span.n);
 	if (copy == NULL)
 		return -1;
-	*outlen = cairnd_span_minify(span, copy);
+	*outlen = ct_span_minify(span, copy);
 	*out = copy;
 	return 0;
 }
@@ -240,7 +237,7 @@ static const char *const event_keys[] = {
 
 /* One event: the tree ev, its text evspan, into *out. */
 static int
-parse_event(struct parse *ps, json_t *ev, struct cairnd_span evspan,
+parse_event(struct parse *ps, json_t *ev, struct ct_span evspan,
             const char *where, cairn_new_event *out, cairn_uuid *id)
 {
 	json_t *v;
@@ -274,12 +271,12 @@ parse_event(struct parse *ps, json_t *ev, struct cairnd_span evspan,
 /* The events array arr (text span) into w, taking slots from the
  * body's event array at *next. */
 static int
-parse_events(struct parse *ps, json_t *arr, struct cairnd_span span,
+parse_events(struct parse *ps, json_t *arr, struct ct_span span,
              const char *where, cairn_write *w)
 {
 	struct cairnd_body *b = ps->body;
-	struct cairnd_span_iter it;
-	struct cairnd_span evspan;
+	struct ct_span_iter it;
+	struct ct_span evspan;
 	char ew[64];
 	json_t *ev;
 	size_t i;
@@ -288,7 +285,7 @@ parse_events(struct parse *ps, json_t *arr, struct cairnd_span span,
 		return fail(ps, "%s\"events\" missing or not an array", where);
 	if (json_array_size(arr) == 0)
 		return fail(ps, "%s\"events\" is empty", where);
-	if (cairnd_span_iter_init(&it, span) != 0)
+	if (ct_span_iter_init(&it, span) != 0)
 		return fail(ps, "%scannot locate \"events\"", where);
 	w->events = b->events + b->nevents;
 	w->nevents = json_array_size(arr);
@@ -296,7 +293,7 @@ parse_events(struct parse *ps, json_t *arr, struct cairnd_span span,
 	{
 		cairn_new_event *out = &b->events[b->nevents];
 
-		if (cairnd_span_iter_next(&it, &evspan) != 1)
+		if (ct_span_iter_next(&it, &evspan) != 1)
 			return fail(ps, "%scannot locate event %zu", where, i);
 		snprintf(ew, sizeof(ew), "%sevents[%zu]", where, i);
 		*out = (cairn_new_event)CAIRN_NEW_EVENT_INIT;
@@ -311,10 +308,10 @@ parse_events(struct parse *ps, json_t *arr, struct cairnd_span span,
 /* One write {"stream", "expected_version", "events"}: obj with text
  * span.  stream, when not NULL, is given by the path instead. */
 static int
-parse_write(struct parse *ps, json_t *obj, struct cairnd_span span,
+parse_write(struct parse *ps, json_t *obj, struct ct_span span,
             const char *where, const char *stream, cairn_write *w)
 {
-	struct cairnd_span evspan = {NULL, 0};
+	struct ct_span evspan = {NULL, 0};
 
 	if (!json_is_object(obj))
 		return fail(ps, "%snot an object", where);
@@ -332,7 +329,7 @@ parse_write(struct parse *ps, json_t *obj, struct cairnd_span span,
 		            "\"any\", \"no_stream\" or \"exists\"",
 		            where);
 	if (json_object_get(obj, "events") != NULL &&
-	    cairnd_span_member(span, "events", &evspan) != 0)
+	    ct_span_member(span, "events", &evspan) != 0)
 		return fail(ps, "%scannot locate \"events\"", where);
 	return parse_events(ps, json_object_get(obj, "events"), evspan, where,
 	                    w);
@@ -360,18 +357,18 @@ static const char *const write_keys[] = {"stream", "expected_version", "events",
 
 /* The "writes" array: tree arr, text span. */
 static int
-parse_writes(struct parse *ps, json_t *arr, struct cairnd_span span)
+parse_writes(struct parse *ps, json_t *arr, struct ct_span span)
 {
 	struct cairnd_body *b = ps->body;
-	struct cairnd_span_iter it;
-	struct cairnd_span wspan;
+	struct ct_span_iter it;
+	struct ct_span wspan;
 	char where[48];
 	json_t *w;
 	size_t i;
 
 	if (!json_is_array(arr) || json_array_size(arr) == 0)
 		return fail(ps, "\"writes\" missing, empty or not an array");
-	if (cairnd_span_iter_init(&it, span) != 0)
+	if (ct_span_iter_init(&it, span) != 0)
 		return fail(ps, "cannot locate \"writes\"");
 	b->has_writes = 1;
 	b->writes = body_alloc(ps, json_array_size(arr) * sizeof(*b->writes));
@@ -380,7 +377,7 @@ parse_writes(struct parse *ps, json_t *arr, struct cairnd_span span)
 	json_array_foreach(arr, i, w)
 	{
 		snprintf(where, sizeof(where), "writes[%zu]", i);
-		if (cairnd_span_iter_next(&it, &wspan) != 1)
+		if (ct_span_iter_next(&it, &wspan) != 1)
 			return fail(ps, "cannot locate %s", where);
 		if (json_is_object(w) &&
 		    check_keys(ps, w, where, write_keys) != 0)
@@ -444,12 +441,12 @@ static const char *const if_keys[] = {
 /* POST /append-if: the query and after, then either "writes" or one
  * write given by "stream", "expected_version" and "events". */
 static int
-parse_append_if(struct parse *ps, json_t *root, struct cairnd_span all)
+parse_append_if(struct parse *ps, json_t *root, struct ct_span all)
 {
 	struct cairnd_body *b = ps->body;
 	json_t *after = json_object_get(root, "after");
 	json_t *writes = json_object_get(root, "writes");
-	struct cairnd_span span;
+	struct ct_span span;
 
 	if (parse_query(ps, json_object_get(root, "query")) != 0)
 		return -1;
@@ -463,7 +460,7 @@ parse_append_if(struct parse *ps, json_t *root, struct cairnd_span all)
 		    json_object_get(root, "expected_version"))
 			return fail(ps, "give either \"writes\" or "
 			                "\"stream\" and \"events\", not both");
-		if (cairnd_span_member(all, "writes", &span) != 0)
+		if (ct_span_member(all, "writes", &span) != 0)
 			return fail(ps, "cannot locate \"writes\"");
 		return parse_writes(ps, writes, span);
 	}
@@ -503,7 +500,7 @@ cairnd_body_parse(const char *text, size_t len, enum cairnd_body_kind kind,
                   struct cairnd_body_error *err)
 {
 	struct parse ps = {body, err, 0};
-	struct cairnd_span all = {text, len}, span;
+	struct ct_span all = {text, len}, span;
 	json_error_t jerr;
 	json_t *root;
 	int rc = -1;
@@ -520,7 +517,7 @@ cairnd_body_parse(const char *text, size_t len, enum cairnd_body_kind kind,
 		         (size_t)((const char *)memchr(text, '\0', len) - text));
 		return -1;
 	}
-	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	root = json_loadb(text, len, CT_JSON_PARSE_FLAGS, &jerr);
 	if (root == NULL) {
 		err->code = "malformed_json";
 		snprintf(err->message, sizeof(err->message),
@@ -548,7 +545,7 @@ cairnd_body_parse(const char *text, size_t len, enum cairnd_body_kind kind,
 		rc = parse_write(&ps, root, all, "", stream, body->writes);
 		break;
 	case CAIRND_BODY_MULTI:
-		if (cairnd_span_member(all, "writes", &span) != 0) {
+		if (ct_span_member(all, "writes", &span) != 0) {
 			fail(&ps, "\"writes\" missing");
 			goto out;
 		}

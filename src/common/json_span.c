@@ -1,10 +1,16 @@
 /*
- * json_span.c -- raw value spans in accepted JSON text; see json_span.h.
+ * json_span.c -- the raw text of members and elements inside JSON text
+ * that jansson has already accepted, and that text without whitespace
+ * between tokens; see json_text.h.
+ *
+ * This is how a payload sent as JSON is stored byte for byte: import
+ * takes the member's text from its NDJSON line, cairnd from the request
+ * body (minified).  The scanners only find boundaries, they do not
+ * validate: the text was checked by the parse that gave the tree.
  */
-#include <jansson.h>
 #include <string.h>
 
-#include "json_span.h"
+#include "json_text.h"
 
 static int
 is_space(char c)
@@ -65,7 +71,9 @@ skip_value(const char *s, size_t n, size_t i)
 	return n;
 }
 
-/* Does the raw key text (between its quotes) spell key? */
+/* Does the raw key text (between its quotes) spell key?  Escaped keys
+ * ("d\u0061ta") are rare but legal, so those are decoded by jansson; the
+ * length check keeps "data\u0000x" from matching "data". */
 static int
 key_is(const char *raw, size_t rawlen, const char *key)
 {
@@ -83,17 +91,14 @@ key_is(const char *raw, size_t rawlen, const char *key)
 }
 
 int
-cairnd_span_member(struct cairnd_span obj, const char *key,
-                   struct cairnd_span *out)
+ct_span_member(struct ct_span obj, const char *key, struct ct_span *out)
 {
 	const char *s = obj.p;
 	size_t n = obj.n, i = skip_space(s, n, 0);
 
 	if (i >= n || s[i] != '{')
 		return -1;
-	i = skip_space(s, n, i + 1);
-	if (i < n && s[i] == '}')
-		return -1;
+	i++;
 	for (;;) {
 		size_t kstart, kend, vstart;
 
@@ -102,6 +107,8 @@ cairnd_span_member(struct cairnd_span obj, const char *key,
 			return -1;
 		kstart = i + 1;
 		kend = skip_string(s, n, i);
+		/* An unterminated key (only in text jansson did not check)
+		 * would give a negative length below. */
 		if (kend <= kstart)
 			return -1;
 		i = skip_space(s, n, kend);
@@ -122,7 +129,7 @@ cairnd_span_member(struct cairnd_span obj, const char *key,
 }
 
 int
-cairnd_span_iter_init(struct cairnd_span_iter *it, struct cairnd_span arr)
+ct_span_iter_init(struct ct_span_iter *it, struct ct_span arr)
 {
 	size_t i = skip_space(arr.p, arr.n, 0);
 
@@ -135,7 +142,7 @@ cairnd_span_iter_init(struct cairnd_span_iter *it, struct cairnd_span arr)
 }
 
 int
-cairnd_span_iter_next(struct cairnd_span_iter *it, struct cairnd_span *out)
+ct_span_iter_next(struct ct_span_iter *it, struct ct_span *out)
 {
 	const char *s = it->arr.p;
 	size_t n = it->arr.n, i = skip_space(s, n, it->i), end;
@@ -160,7 +167,7 @@ cairnd_span_iter_next(struct cairnd_span_iter *it, struct cairnd_span *out)
 }
 
 size_t
-cairnd_span_minify(struct cairnd_span v, char *out)
+ct_span_minify(struct ct_span v, char *out)
 {
 	size_t i, o = 0;
 	int in_string = 0;
