@@ -252,6 +252,7 @@ typedef struct pg_conn {
 struct cairn__backend {
 	pg_conninfo ci;
 	bool read_only;
+	bool relaxed; /* CAIRN_RELAXED: synchronous_commit off */
 	cairn__group group;
 	bool group_ready;
 	cairn__notify *notify;
@@ -677,6 +678,35 @@ conn_open(cairn__backend *be, bool listener, PGconn **out)
 		           &p, false);
 		if (!res_ok(r)) {
 			pg_fail(NULL, db, r, "setting the schema");
+			PQclear(r);
+			PQfinish(db);
+			return CAIRN_IO;
+		}
+		PQclear(r);
+	}
+	/* An append is acknowledged when the server answers COMMIT, so its
+	 * durability is the server's synchronous_commit: a role, database
+	 * or server default of 'off' would silently make a durable store
+	 * lose acknowledged appends in a server crash (tests/postgres/
+	 * test_disk_full.c shows it).  Durable: 'off' is raised to 'on';
+	 * any other value ('local', 'remote_write', 'on', 'remote_apply')
+	 * already flushes the local WAL before COMMIT returns and is kept,
+	 * so a stricter replication setting is not weakened.  Relaxed:
+	 * 'off', which loses at most the last few hundred milliseconds of
+	 * commits in a server crash and never breaks consistency. */
+	if (!listener) {
+		p.n = 0;
+		par_str(&p, be->relaxed ? "t" : "f");
+		r = pg_run(db,
+		           "SELECT set_config('synchronous_commit', CASE "
+		           "WHEN $1::boolean THEN 'off' "
+		           "WHEN current_setting('synchronous_commit') = 'off' "
+		           "THEN 'on' "
+		           "ELSE current_setting('synchronous_commit') END, "
+		           "false)",
+		           &p, false);
+		if (!res_ok(r)) {
+			pg_fail(NULL, db, r, "setting synchronous_commit");
 			PQclear(r);
 			PQfinish(db);
 			return CAIRN_IO;
@@ -2755,6 +2785,7 @@ pg_open(const char *path, const cairn_options *opts, cairn__backend **out)
 		return cairn__error(CAIRN_NOMEM, 0, "cannot create a mutex");
 	}
 	be->read_only = opts->read_only != 0;
+	be->relaxed = opts->durability == CAIRN_RELAXED;
 	st = cairn__pg_conninfo_parse(path, &be->ci);
 	if (st == CAIRN_OK)
 		st = cairn__notify_open(NULL, false, &be->notify);
