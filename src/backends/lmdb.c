@@ -1267,6 +1267,10 @@ checkpoint(cairn__backend *be, MDB_txn *txn, uint64_t lsn, uint64_t start)
 	c.psize = be->psize;
 	memcpy(c.boot_id, be->boot_id, sizeof(c.boot_id));
 	rc = wal_write_checkpoint(&be->wal, &c);
+	if (rc && rc != ENOMEM)
+		/* a failed write or sync of the log: as above (a failed
+		 * allocation wrote nothing) */
+		engine_fail(be);
 	if (rc == 0)
 		rc = write_meta(txn, be, "wal_owner", be->token,
 		                sizeof(be->token));
@@ -1510,7 +1514,7 @@ try_commit(cairn__backend *be, cairn__append_req **reqs, size_t n,
            snapshot_op *snap)
 {
 	uint64_t lsn = 0, offset = 0, first;
-	bool logged = false;
+	bool logged = false, log_failed = false;
 	batch_state bs;
 	MDB_txn *txn;
 	size_t i;
@@ -1561,10 +1565,12 @@ try_commit(cairn__backend *be, cairn__append_req **reqs, size_t n,
 		/* Set before the write: a write that fails half-way must be
 		 * erased too. */
 		logged = rc == 0;
-		if (rc == 0)
+		if (rc == 0) {
 			rc = wal_write_record(&be->wal, offset, lsn + 1,
 			                      be->wbuf, be->wbuf_len,
 			                      be->wal_sync);
+			log_failed = rc != 0;
+		}
 	}
 	if (rc)
 		goto fail;
@@ -1586,6 +1592,14 @@ failed_commit:
 	 * failed append must not come back.  If it cannot be erased the
 	 * outcome is unknown, and the engine stops. */
 	if (logged && wal_erase_record(&be->wal, offset) != 0)
+		engine_fail(be);
+	/* A failed write or sync of the log, or a failed write of the data
+	 * file (an errno, not an LMDB code), stops the engine even when the
+	 * erase worked: after a failed sync the kernel may have dropped
+	 * dirty pages of earlier writes too, and a retried sync can falsely
+	 * succeed ("fsyncgate").  A reopen recovers from what the files
+	 * hold. */
+	if (log_failed || (rc > 0 && rc != ENOMEM))
 		engine_fail(be);
 	return rc;
 }
@@ -1610,6 +1624,7 @@ fail_batch(cairn__append_req **reqs, size_t n, int rc)
 static void
 commit_batch_locked(cairn__backend *be, cairn__append_req **reqs, size_t n)
 {
+	bool failed_before = engine_failed(be);
 	cairn_status st;
 	size_t i;
 	int rc;
@@ -1638,6 +1653,18 @@ commit_batch_locked(cairn__backend *be, cairn__append_req **reqs, size_t n)
 		                 "lmdb: the append of %zu events is too large "
 		                 "for one transaction; split it",
 		                 reqs[0]->nevents);
+		return;
+	}
+	if (rc && engine_failed(be) && !failed_before) {
+		/* this batch's failure stopped the engine: say both why
+		 * (a full disk reads differently from a failed sync) and
+		 * what to do */
+		failed_error(be);
+		for (i = 0; i < n; i++)
+			cairn__req_error(reqs[i], CAIRN_IO, rc,
+			                 "lmdb: committing the append: %s; %s",
+			                 rc > 0 ? strerror(rc) : mdb_strerror(rc),
+			                 cairn_last_error());
 		return;
 	}
 	if (rc && engine_failed(be)) {
@@ -1993,6 +2020,9 @@ fail:
 failed_commit:
 	if (be->checkpointed_in_txn)
 		be->force_checkpoint = true;
+	/* a failed write of the data file: see try_commit() */
+	if (rc > 0 && rc != ENOMEM)
+		engine_fail(be);
 	return rc;
 }
 
@@ -3915,6 +3945,123 @@ notify_attach(cairn__backend *be)
 	return st;
 }
 
+/*
+ * Create be->env and open it with a map of want bytes; *rc receives
+ * mdb_env_open()'s result.  The default map (DEFAULT_MAP_SIZE) is only
+ * address space, but a process may not have that much: under ulimit -v,
+ * or under valgrind, whose address space is smaller, mmap() fails
+ * (ENOMEM, or EINVAL from valgrind).  When the size is the default
+ * (shrink), the open is tried again with a quarter of it, down to
+ * MIN_FALLBACK_MAP_SIZE: the map grows later as the data does (grow_map),
+ * so a smaller start costs nothing but remaps.  A size the caller chose
+ * is kept as asked.
+ */
+#define MIN_FALLBACK_MAP_SIZE ((size_t)256 << 20)
+
+static cairn_status
+env_map(cairn__backend *be, unsigned flags, size_t want, bool shrink,
+        int *rc)
+{
+	for (;;) {
+		*rc = mdb_env_create(&be->env);
+		if (*rc)
+			return lmdb_error(*rc, "creating the environment");
+		*rc = mdb_env_set_mapsize(be->env, want);
+		if (*rc == 0)
+			*rc = mdb_env_set_maxreaders(be->env, MAX_READERS);
+		if (*rc == 0)
+			*rc = mdb_env_set_maxdbs(be->env, MAX_DBS);
+		if (*rc)
+			return lmdb_error(*rc, "configuring the environment");
+		*rc = mdb_env_open(be->env, be->path, flags, 0644);
+		if (*rc == 0 || !shrink || want / 4 < MIN_FALLBACK_MAP_SIZE ||
+		    (*rc != ENOMEM && *rc != EINVAL))
+			return CAIRN_OK;
+		/* A failed open leaves an environment only good to close. */
+		mdb_env_close(be->env);
+		be->env = NULL;
+		want /= 4;
+	}
+}
+
+/*
+ * Give a new store its data file, whole, before anything relies on it.
+ * LMDB writes a new file's meta pages and the first commits (the
+ * databases, the format) with MDB_NOSYNC like every commit here, and the
+ * first checkpoint syncs them; a power loss before that checkpoint left
+ * a data.mdb with torn or missing pages and no checkpoint to restore
+ * them from: a store that never opened again (CAIRN_CORRUPT, or SIGBUS
+ * in LMDB; found by tests/powerloss).  So the file is built under
+ * another name, with synchronous commits, then renamed into place and
+ * the directory synced: data.mdb is either absent (the creation starts
+ * over, its leftovers removed) or a complete empty store.  Only a
+ * process alone with the store (it holds the log's lock) creates.
+ */
+#define DATA_FILE_NEW "data.mdb.new"
+
+static cairn_status
+create_data_file(cairn__backend *be)
+{
+	char path[4096], tmp[4096], lock[4096];
+	MDB_env *env;
+	uint32_t format;
+	struct stat sb;
+	cairn_status st;
+	int rc;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/data.mdb", be->path) >=
+	            sizeof(path) ||
+	    (size_t)snprintf(tmp, sizeof(tmp), "%s/" DATA_FILE_NEW,
+	                     be->path) >= sizeof(tmp) ||
+	    (size_t)snprintf(lock, sizeof(lock), "%s/" DATA_FILE_NEW "-lock",
+	                     be->path) >= sizeof(lock))
+		return cairn__error(CAIRN_INVALID_URI, ENAMETOOLONG,
+		                    "lmdb: the path '%s' is too long", be->path);
+	if (stat(path, &sb) == 0)
+		return CAIRN_OK;
+	if (errno != ENOENT)
+		return cairn__error(CAIRN_IO, errno, "lmdb: '%s': %s", path,
+		                    strerror(errno));
+	if ((unlink(tmp) != 0 && errno != ENOENT) ||
+	    (unlink(lock) != 0 && errno != ENOENT))
+		return cairn__error(CAIRN_IO, errno,
+		                    "lmdb: cannot remove the unfinished '%s': %s",
+		                    tmp, strerror(errno));
+	rc = mdb_env_create(&env);
+	if (rc)
+		return lmdb_error(rc, "creating the environment");
+	rc = mdb_env_set_mapsize(env, MIN_MAP_SIZE);
+	if (rc == 0)
+		rc = mdb_env_set_maxdbs(env, MAX_DBS);
+	if (rc == 0)
+		rc = mdb_env_open(env, tmp, MDB_NOSUBDIR | MDB_NOTLS, 0644);
+	if (rc) {
+		mdb_env_close(env);
+		unlink(lock);
+		return cairn__error(map_error(rc), rc,
+		                    "lmdb: cannot create '%s': %s", tmp,
+		                    mdb_strerror(rc));
+	}
+	/* open_dbs() works on be->env; its handles are made again on the
+	 * real environment. */
+	be->env = env;
+	st = open_dbs(be, true, &format);
+	be->env = NULL;
+	mdb_env_close(env);
+	unlink(lock);
+	if (st != CAIRN_OK)
+		return st;
+	if (rename(tmp, path) != 0)
+		return cairn__error(CAIRN_IO, errno,
+		                    "lmdb: cannot rename '%s' to '%s': %s", tmp,
+		                    path, strerror(errno));
+	rc = wal_sync_dir(be->path);
+	if (rc)
+		return cairn__error(CAIRN_IO, rc, "lmdb: syncing '%s': %s",
+		                    be->path, strerror(rc));
+	return CAIRN_OK;
+}
+
 static cairn_status
 env_open(cairn__backend *be, const cairn_options *opts)
 {
@@ -3947,27 +4094,21 @@ env_open(cairn__backend *be, const cairn_options *opts)
 		be->marked = wal_mark_alive(&be->wal, be->token) == 0;
 	if (restore && (rc = restore_meta(be->path, &c)) != 0)
 		return wal_fail(rc, "restoring the checkpoint");
+	if (alone && (st = create_data_file(be)) != CAIRN_OK)
+		return st;
 
-	rc = mdb_env_create(&be->env);
-	if (rc)
-		return lmdb_error(rc, "creating the environment");
-	want = opts->initial_map_size ? opts->initial_map_size
-	                              : DEFAULT_MAP_SIZE;
-	if (want < MIN_MAP_SIZE)
-		want = MIN_MAP_SIZE;
-	rc = mdb_env_set_mapsize(be->env, want);
-	if (rc == 0)
-		rc = mdb_env_set_maxreaders(be->env, MAX_READERS);
-	if (rc == 0)
-		rc = mdb_env_set_maxdbs(be->env, MAX_DBS);
-	if (rc)
-		return lmdb_error(rc, "configuring the environment");
 	if (opts->read_only)
 		flags |= MDB_RDONLY;
 	/* Durability comes from the log; LMDB syncs at checkpoints. */
 	if (be->wal_on)
 		flags |= MDB_NOSYNC;
-	rc = mdb_env_open(be->env, be->path, flags, 0644);
+	want = opts->initial_map_size ? opts->initial_map_size
+	                              : DEFAULT_MAP_SIZE;
+	if (want < MIN_MAP_SIZE)
+		want = MIN_MAP_SIZE;
+	st = env_map(be, flags, want, opts->initial_map_size == 0, &rc);
+	if (st != CAIRN_OK)
+		return st;
 	if (rc) {
 		cairn_status code = map_error(rc);
 		if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)

@@ -72,8 +72,8 @@ pread_all(int fd, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-static int
-sync_dir(const char *dir)
+int
+wal_sync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
 
@@ -149,7 +149,7 @@ wal_open(wal_file *w, const char *dir, uint32_t psize, uint64_t min_size,
 		min_size = w->data_start + ZERO_CHUNK;
 	rc = wal_grow(w, min_size);
 	if (rc == 0 && created)
-		rc = sync_dir(dir);
+		rc = wal_sync_dir(dir);
 	if (rc == 0)
 		return 0;
 fail:

@@ -81,6 +81,9 @@ int wal_read_record(wal_file *w, uint64_t offset, uint64_t lsn, uint8_t **buf,
 
 /* This boot's id (from the kernel), for telling a process crash from a
  * machine crash.  Returns 0 or an errno value. */
+/* fsync the directory dir (its entries: a new or renamed file). */
+int wal_sync_dir(const char *dir);
+
 int wal_boot_id(char out[WAL_BOOT_ID_LEN + 1]);
 
 /* A writer's liveness mark: a POSIX record lock on one byte of the log

@@ -75,6 +75,9 @@
  * another process commits again and again). */
 #define SQL_BUSY_SLEEP_MIN_US 50
 #define SQL_BUSY_SLEEP_MAX_US 2000
+/* The WAL is checkpointed into the database file after a commit that
+ * leaves it at least this many frames long (SQLite's default). */
+#define SQL_CHECKPOINT_FRAMES 1000
 /* Idle reader connections kept for reuse; more are closed. */
 #define SQL_POOL_KEEP 8
 /* Prepared statements of one kind cached per connection. */
@@ -310,6 +313,8 @@ struct cairn__backend {
 	sql_conn *cursor_writer;
 	char *tagjson; /* the writer's scratch for an event's tags */
 	size_t tagjson_cap;
+	int failed; /* a write hit an I/O failure: see engine_fail() */
+	char fail_cause[160]; /* what failed, set before failed */
 
 	/* idle readers */
 	pthread_mutex_t pool_mutex;
@@ -365,20 +370,169 @@ code_text(sqlite3 *db, int rc)
 	return sqlite3_errstr(rc);
 }
 
+/* The OS's word on an I/O error: SQLite says "disk I/O error" alike for
+ * a failed sync and a file over its size limit (which it does not count
+ * as SQLITE_FULL).  "" when there is none. */
+static const char *
+os_text(sqlite3 *db, int rc, char *buf, size_t len)
+{
+	int err;
+
+	buf[0] = '\0';
+	if (db == NULL ||
+	    ((rc & 0xff) != SQLITE_IOERR && (rc & 0xff) != SQLITE_FULL))
+		return buf;
+	err = sqlite3_system_errno(db);
+	if (err != 0)
+		snprintf(buf, len, " (%s)", strerror(err));
+	return buf;
+}
+
 /* Record an error of rc (an SQLite result code) while doing what. */
 static cairn_status
 sql_error(sqlite3 *db, int rc, const char *what)
 {
-	return cairn__error(map_code(rc), rc, "sqlite: %s: %s", what,
-	                    code_text(db, rc));
+	char os[96];
+
+	return cairn__error(map_code(rc), rc, "sqlite: %s: %s%s", what,
+	                    code_text(db, rc), os_text(db, rc, os, sizeof(os)));
 }
 
 /* The same, recorded in a request of a group commit. */
 static cairn_status
 req_sql_error(cairn__append_req *req, sqlite3 *db, int rc, const char *what)
 {
-	return cairn__req_error(req, map_code(rc), rc, "sqlite: %s: %s", what,
-	                        code_text(db, rc));
+	char os[96];
+
+	return cairn__req_error(req, map_code(rc), rc, "sqlite: %s: %s%s", what,
+	                        code_text(db, rc),
+	                        os_text(db, rc, os, sizeof(os)));
+}
+
+/*
+ * The failed state ("fsyncgate").  When a write transaction, a commit or
+ * a checkpoint fails with an I/O error (SQLITE_IOERR_*: a failed write or
+ * fsync of the database or its WAL), with SQLITE_FULL or with
+ * SQLITE_CORRUPT, the engine refuses every later write until the store
+ * is closed and reopened.  After a failed fsync the kernel may have
+ * dropped the dirty pages and marked them clean, so that a retried fsync
+ * "succeeds" over data that never reached the disk (as PostgreSQL
+ * learnt); and SQLite itself resets its pager once the transaction is
+ * rolled back and would carry on writing after WAL frames whose fate is
+ * unknown.  A reopen starts again from what the files hold: SQLite's WAL
+ * recovery keeps a transaction whose commit frame is intact, and drops
+ * it otherwise, so a failed append is then wholly present or wholly
+ * absent.  A disk that is full is treated alike: the one rule is simpler
+ * to trust than a list of harmless cases.
+ *
+ * Reads stay allowed (unlike the lmdb engine, which refuses everything):
+ * they go through their own connections and see only what SQLite made
+ * visible, which is the last commit that succeeded, as the WAL index
+ * moves only after a commit's sync (and a checkpoint's progress only
+ * after its sync of the database file).  So a reader in a failed
+ * process still sees exactly the acknowledged events.
+ *
+ * SQLITE_BUSY and SQLITE_LOCKED (a lock held past the busy timeout) and
+ * SQLITE_IOERR_NOMEM (an allocation) are not I/O failures of the files
+ * and leave the engine working.
+ */
+static bool
+is_io_failure(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_IOERR:
+		return rc != SQLITE_IOERR_NOMEM;
+	case SQLITE_FULL:
+	case SQLITE_CORRUPT:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Enter the failed state, noting the first cause (rc, while doing
+ * what) for the refusals' message.  Called under write_mutex. */
+static void
+engine_fail(cairn__backend *be, sqlite3 *db, int rc, const char *what)
+{
+	char os[96];
+
+	if (__atomic_load_n(&be->failed, __ATOMIC_ACQUIRE))
+		return;
+	snprintf(be->fail_cause, sizeof(be->fail_cause), "%s: %s%s", what,
+	         sqlite3_errstr(rc), os_text(db, rc, os, sizeof(os)));
+	__atomic_store_n(&be->failed, 1, __ATOMIC_RELEASE);
+}
+
+static bool
+engine_failed(cairn__backend *be)
+{
+	return __atomic_load_n(&be->failed, __ATOMIC_ACQUIRE) != 0;
+}
+
+/* After a write on connection c failed with rc: stop the engine when it
+ * was an I/O failure.  SQLite reports a failed auto-checkpoint after a
+ * successful commit as a plain SQLITE_ERROR from the COMMIT's step, with
+ * the I/O code only in the connection's extended code: look at both. */
+static void
+note_write_failure(cairn__backend *be, sql_conn *c, int rc)
+{
+	if (is_io_failure(rc))
+		engine_fail(be, c ? c->db : NULL, rc, "a write");
+	else if (c != NULL && is_io_failure(sqlite3_extended_errcode(c->db)))
+		engine_fail(be, c->db, sqlite3_extended_errcode(c->db),
+		            "a write");
+}
+
+/*
+ * The writers' WAL hook, run by SQLite after each commit (which is then
+ * in the WAL, synced as the connection's synchronous setting asks): a
+ * passive checkpoint once the WAL is SQL_CHECKPOINT_FRAMES long.  It
+ * replaces SQLite's own automatic checkpoint, which ignores the
+ * checkpoint's result: a failed write or sync of the database file went
+ * unnoticed, and the next commit's checkpoint retried it, the retried
+ * fsync that can falsely succeed, after which SQLite reuses the WAL from
+ * its start.  Here a checkpoint's I/O failure stops the engine instead.
+ * The commit itself stands (it is durable in the WAL): the hook returns
+ * SQLITE_OK, and only later writes are refused.
+ */
+static int
+wal_hook(void *ctx, sqlite3 *db, const char *schema, int frames)
+{
+	cairn__backend *be = ctx;
+	int rc;
+
+	if (frames < SQL_CHECKPOINT_FRAMES || engine_failed(be))
+		return SQLITE_OK;
+	rc = sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE,
+	                               NULL, NULL);
+	if (is_io_failure(rc))
+		engine_fail(be, db, rc, "a checkpoint");
+	return SQLITE_OK;
+}
+
+/* The error of a write refused in the failed state. */
+static cairn_status
+failed_error(const cairn__backend *be)
+{
+	return cairn__error(CAIRN_IO, EIO,
+	                    "sqlite: '%s' hit an I/O failure (%s) that leaves "
+	                    "its state unknown; close and reopen the store, "
+	                    "which recovers it",
+	                    be->path, be->fail_cause);
+}
+
+/* Add to a request's error that the store now refuses writes. */
+static void
+append_reopen(cairn__append_req *req)
+{
+	char msg[sizeof(req->message)];
+
+	memcpy(msg, req->message, sizeof(msg));
+	cairn__req_error(req, CAIRN_IO, req->native,
+	                 "%s; the store now refuses writes until it is "
+	                 "closed and reopened",
+	                 msg);
 }
 
 /* ---- connections and statements ---- */
@@ -532,6 +686,7 @@ conn_open(cairn__backend *be, bool writer, bool create, const char *sync,
 	sqlite3_busy_handler(c->db, busy_wait, c);
 	rc = SQLITE_OK;
 	if (writer) {
+		sqlite3_wal_hook(c->db, wal_hook, be);
 		rc = conn_pragma(c, sync);
 		if (rc == SQLITE_OK)
 			rc = conn_pragma(c, "PRAGMA temp_store = MEMORY");
@@ -1355,10 +1510,17 @@ commit_batch(void *ctx, cairn__append_req **reqs, size_t n)
 	for (i = 0; i < n; i++)
 		reqs[i]->status = CAIRN_OK;
 	pthread_mutex_lock(&be->write_mutex);
+	if (engine_failed(be)) {
+		failed_error(be);
+		for (i = 0; i < n; i++)
+			cairn__req_error(reqs[i], CAIRN_IO, EIO, "%s",
+			                 cairn_last_error());
+		goto out;
+	}
 	rc = conn_exec(c, SQ_BEGIN_IMMEDIATE);
 	if (rc != SQLITE_OK) {
 		fail_batch(reqs, n, c->db, rc, "beginning a write transaction");
-		goto out;
+		goto rollback;
 	}
 	rc = read_head(c, &head);
 	if (rc != SQLITE_OK) {
@@ -1387,6 +1549,15 @@ commit_batch(void *ctx, cairn__append_req **reqs, size_t n)
 	wrote = true;
 	goto out;
 rollback:
+	/* Any failure of the transaction (the begin, a write that spilled
+	 * pages, the commit's WAL write or sync, the checkpoint after it)
+	 * is looked at here, before the rollback replaces the codes. */
+	note_write_failure(be, c, rc);
+	if (engine_failed(be))
+		/* this batch stopped the engine: its requests say so */
+		for (i = 0; i < n; i++)
+			if (reqs[i]->status == CAIRN_IO)
+				append_reopen(reqs[i]);
 	if (!sqlite3_get_autocommit(c->db))
 		conn_exec(c, SQ_ROLLBACK);
 out:
@@ -2143,6 +2314,10 @@ sql_snapshot_put(cairn__backend *be, const char *stream, size_t stream_len,
 		return cairn__error(CAIRN_UNSUPPORTED, 0,
 		                    "sqlite: the store is open read-only");
 	pthread_mutex_lock(&be->write_mutex);
+	if (engine_failed(be)) {
+		st = failed_error(be);
+		goto out;
+	}
 	rc = stmt_take(c, SQ_SNAP_PUT, &s);
 	if (rc == SQLITE_OK) {
 		bind_text(s, 1, stream, stream_len);
@@ -2154,8 +2329,11 @@ sql_snapshot_put(cairn__backend *be, const char *stream, size_t stream_len,
 			rc = sqlite3_step(s);
 		stmt_give(c, SQ_SNAP_PUT, s);
 	}
-	if (rc != SQLITE_DONE)
+	if (rc != SQLITE_DONE) {
+		note_write_failure(be, c, rc);
 		st = sql_error(c->db, rc, "saving a snapshot");
+	}
+out:
 	pthread_mutex_unlock(&be->write_mutex);
 	return st;
 }
@@ -2255,6 +2433,10 @@ sql_cursor_put(cairn__backend *be, const char *name, size_t len,
 		return cairn__error(CAIRN_UNSUPPORTED, 0,
 		                    "sqlite: the store is open read-only");
 	pthread_mutex_lock(&be->write_mutex);
+	if (engine_failed(be)) {
+		st = failed_error(be);
+		goto out;
+	}
 	rc = stmt_take(c, kind, &s);
 	if (rc == SQLITE_OK) {
 		bind_text(s, 1, name, len);
@@ -2265,10 +2447,12 @@ sql_cursor_put(cairn__backend *be, const char *name, size_t len,
 		rc = sqlite3_step(s);
 		stmt_give(c, kind, s);
 	}
-	if (rc != SQLITE_DONE)
+	if (rc != SQLITE_DONE) {
+		note_write_failure(be, c, rc);
 		st = sql_error(c->db, rc, "storing a subscription cursor");
-	else if (sqlite3_changes(c->db) == 0)
+	} else if (sqlite3_changes(c->db) == 0)
 		st = CAIRN_CONFLICT;
+out:
 	pthread_mutex_unlock(&be->write_mutex);
 	return st;
 }
@@ -2285,16 +2469,22 @@ sql_cursor_delete(cairn__backend *be, const char *name, size_t len)
 		return cairn__error(CAIRN_UNSUPPORTED, 0,
 		                    "sqlite: the store is open read-only");
 	pthread_mutex_lock(&be->write_mutex);
+	if (engine_failed(be)) {
+		st = failed_error(be);
+		goto out;
+	}
 	rc = stmt_take(c, SQ_CURSOR_DELETE, &s);
 	if (rc == SQLITE_OK) {
 		bind_text(s, 1, name, len);
 		rc = sqlite3_step(s);
 		stmt_give(c, SQ_CURSOR_DELETE, s);
 	}
-	if (rc != SQLITE_DONE)
+	if (rc != SQLITE_DONE) {
+		note_write_failure(be, c, rc);
 		st = sql_error(c->db, rc, "deleting a subscription cursor");
-	else if (sqlite3_changes(c->db) == 0)
+	} else if (sqlite3_changes(c->db) == 0)
 		st = CAIRN_NOT_FOUND;
+out:
 	pthread_mutex_unlock(&be->write_mutex);
 	return st;
 }
@@ -2792,6 +2982,21 @@ backend_free(cairn__backend *be)
 	while ((c = be->idle) != NULL) {
 		be->idle = c->next;
 		conn_close(c);
+	}
+	/* The last connection to close checkpoints the WAL into the file and
+	 * deletes it.  In the failed state that checkpoint's sync is the
+	 * retried fsync that may falsely succeed, after which the WAL, the
+	 * only sure copy, would be gone: leave the WAL for the next open's
+	 * recovery. */
+	if (engine_failed(be)) {
+		if (be->cursor_writer != NULL)
+			sqlite3_db_config(be->cursor_writer->db,
+			                  SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1,
+			                  NULL);
+		if (be->writer != NULL)
+			sqlite3_db_config(be->writer->db,
+			                  SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1,
+			                  NULL);
 	}
 	conn_close(be->cursor_writer);
 	conn_close(be->writer);

@@ -79,4 +79,7 @@ uint64_t faults_problems(cairn_store *st);
 /* Seconds on the monotonic clock. */
 double faults_now(void);
 
+/* Run the tests of engines.c (under the test filter); cmocka's result. */
+int faults_engine_tests(void);
+
 #endif

@@ -3,7 +3,9 @@
  * handling of failed writes and syncs, failed map growth, crashed
  * readers, slow readers and oversized appends.  Faults are injected by
  * shim.c (failed fdatasync/pwrite/writev on the log or the data file) and
- * by resource limits; crashes are simulated as in the crash suite.
+ * by resource limits; crashes are simulated as in the crash suite.  The
+ * tests of engines.c (EIO and a full disk on lmdb and sqlite) run after
+ * these, as a group of their own.
  *
  *     faults_test <base-dir> [<test-name-glob>]
  *
@@ -122,7 +124,9 @@ struct wrap_shared {
 };
 
 /* Boot one: append big events until the one that wraps the log fails
- * under the fault, then a small one, and crash. */
+ * under the fault; the engine then refuses writes until it is reopened
+ * (a failed write or sync stops it); reopen, append a small one, and
+ * crash. */
 static int
 wrap_writer(void *arg)
 {
@@ -152,6 +156,11 @@ wrap_writer(void *arg)
 		sh->big_acked++;
 	}
 	FAULTS_CHECK(sh->failed_at >= WRAP_FIRST_WRAP);
+	FAULTS_CHECK(faults_append(st, "small-1", "Refused", 100) == CAIRN_IO);
+	FAULTS_CHECK(strstr(cairn_last_error(), "reopen") != NULL);
+	cairn_close(st);
+	FAULTS_CHECK(faults_open(store.uri, CAIRN_DURABLE, 0, 0, &st) ==
+	             CAIRN_OK);
 	FAULTS_CHECK(faults_append(st, "small-1", "AckedSmall", 100) ==
 	             CAIRN_OK);
 	return 0; /* a crash: no close */
@@ -170,6 +179,7 @@ wrap_checker(void *arg)
 	FAULTS_CHECK(faults_count_type(st, "Big") == sh->big_acked);
 	FAULTS_CHECK(faults_version(st, "big-1") == (uint64_t)sh->big_acked);
 	FAULTS_CHECK(faults_count_type(st, "AckedSmall") == 1);
+	FAULTS_CHECK(faults_count_type(st, "Refused") == 0);
 	FAULTS_CHECK(faults_problems(st) == 0);
 	cairn_close(st);
 	return 0;
@@ -222,12 +232,15 @@ test_failed_sync_not_replayed(void **state)
 	rc = faults_append(st, "acct-1", "Failed", 10);
 	shim_reset();
 	assert_int_not_equal(rc, CAIRN_OK);
-	assert_int_equal(faults_version(st, "acct-1"), 1);
+	/* the failed sync stopped the engine ("fsyncgate") */
+	assert_int_equal(faults_append(st, "acct-1", "Later", 10), CAIRN_IO);
+	assert_non_null(strstr(cairn_last_error(), "reopen"));
 	cairn_close(st);
 
 	assert_int_equal(faults_open(store.uri, CAIRN_DURABLE, 0, 0, &st),
 	                 CAIRN_OK);
 	assert_int_equal(faults_count_type(st, "Failed"), 0);
+	assert_int_equal(faults_count_type(st, "Later"), 0);
 	assert_int_equal(faults_version(st, "acct-1"), 1);
 	assert_int_equal(faults_problems(st), 0);
 	cairn_close(st);
@@ -772,6 +785,7 @@ main(int argc, char **argv)
 	                    "finished-iter"),
 	        FAULTS_TEST(test_oversized_append, "oversized"),
 	};
+	int rc;
 
 	if (argc < 2 || argv[1][0] == 0) {
 		fprintf(stderr,
@@ -781,5 +795,6 @@ main(int argc, char **argv)
 	faults_base_dir = argv[1];
 	if (argc >= 3 && argv[2][0] != 0)
 		cmocka_set_test_filter(argv[2]);
-	return cmocka_run_group_tests_name("faults", tests, NULL, NULL);
+	rc = cmocka_run_group_tests_name("faults", tests, NULL, NULL);
+	return rc | faults_engine_tests();
 }

@@ -2,6 +2,11 @@
  * shim.c -- see shim.h.  The real functions are found with
  * dlsym(RTLD_NEXT).  When nothing is armed the wrappers cost one relaxed
  * load on top of the real call.
+ *
+ * Two kinds of faults: the lmdb-specific ones of the first tests
+ * (shim_fail_log_syncs() and the like, on fdatasync only), and rules
+ * (shim_fail_calls()): fail the calls of one kind (write or sync) on one
+ * file after skipping some, whatever function makes them.
  */
 #define _GNU_SOURCE
 
@@ -16,8 +21,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-/* what a call is for */
-enum shim_file { SHIM_OTHER, SHIM_LOG, SHIM_DATA };
+#define SHIM_RULES_MAX 4
 
 /* Every field is guarded by lock, except armed, which the wrappers read
  * first so that the common case takes no lock. */
@@ -31,6 +35,18 @@ static unsigned log_sync_after_data_sync; /* armed, waiting ... */
 static unsigned log_sync_countdown;       /* the data sync came */
 static bool counting;
 static unsigned log_syncs, data_syncs;
+static struct shim_rule {
+	enum shim_file file;
+	enum shim_op op;
+	unsigned skip, fail; /* calls left to let through, then to fail */
+	int err;
+} rules[SHIM_RULES_MAX];
+static unsigned nrules;
+static unsigned calls[SHIM_FILES][SHIM_OPS];
+static unsigned injected_total; /* never reset */
+static bool seen_failure;
+static enum shim_file failed_file;
+static int failed_errno;
 
 static bool
 is_armed(void)
@@ -44,7 +60,8 @@ rearm(void)
 {
 	int on = log_sync_failures || data_sync_failures ||
 	         write_after_data_sync || data_write_failure ||
-	         log_sync_after_data_sync || log_sync_countdown || counting;
+	         log_sync_after_data_sync || log_sync_countdown || counting ||
+	         nrules;
 
 	__atomic_store_n(&armed, on, __ATOMIC_RELEASE);
 }
@@ -71,6 +88,10 @@ file_of(int fd)
 		return SHIM_LOG;
 	if (ends_with(path, (size_t)n, "/data.mdb"))
 		return SHIM_DATA;
+	if (ends_with(path, (size_t)n, "/" SHIM_SQL_NAME))
+		return SHIM_SQL_DB;
+	if (ends_with(path, (size_t)n, "/" SHIM_SQL_NAME "-wal"))
+		return SHIM_SQL_WAL;
 	return SHIM_OTHER;
 }
 
@@ -104,6 +125,7 @@ shim_reset(void)
 	write_after_data_sync = data_write_failure = false;
 	log_sync_after_data_sync = log_sync_countdown = 0;
 	counting = false;
+	nrules = 0;
 	rearm();
 	pthread_mutex_unlock(&lock);
 }
@@ -154,6 +176,146 @@ shim_count_syncs(void)
 	pthread_mutex_unlock(&lock);
 }
 
+void
+shim_fail_calls(enum shim_file file, enum shim_op op, unsigned skip, unsigned n,
+                int err)
+{
+	pthread_mutex_lock(&lock);
+	if (nrules < SHIM_RULES_MAX) {
+		rules[nrules].file = file;
+		rules[nrules].op = op;
+		rules[nrules].skip = skip;
+		rules[nrules].fail = n;
+		rules[nrules].err = err;
+		nrules++;
+	}
+	rearm();
+	pthread_mutex_unlock(&lock);
+}
+
+void
+shim_count_calls(void)
+{
+	pthread_mutex_lock(&lock);
+	counting = true;
+	seen_failure = false;
+	memset(calls, 0, sizeof(calls));
+	log_syncs = data_syncs = 0;
+	rearm();
+	pthread_mutex_unlock(&lock);
+}
+
+unsigned
+shim_calls(enum shim_file file, enum shim_op op)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&lock);
+	n = calls[file][op];
+	pthread_mutex_unlock(&lock);
+	return n;
+}
+
+bool
+shim_first_failure(enum shim_file *file, int *err)
+{
+	bool seen;
+
+	pthread_mutex_lock(&lock);
+	seen = seen_failure;
+	*file = failed_file;
+	*err = failed_errno;
+	pthread_mutex_unlock(&lock);
+	return seen;
+}
+
+const char *
+shim_file_name(enum shim_file file)
+{
+	static const char *const names[] = {"another file", "wal", "data.mdb",
+	                                    SHIM_SQL_NAME,
+	                                    SHIM_SQL_NAME "-wal"};
+
+	return file < SHIM_FILES ? names[file] : "?";
+}
+
+static size_t
+iov_bytes(const struct iovec *iov, int n)
+{
+	size_t len = 0;
+	int i;
+
+	for (i = 0; i < n; i++)
+		len += iov[i].iov_len;
+	return len;
+}
+
+/* After a real call on fd that returned rc (want: the bytes asked for,
+ * or 0 for a sync): note the first failure while counting. */
+static void
+observe(int fd, ssize_t rc, size_t want, int err)
+{
+	enum shim_file f;
+
+	if (!is_armed() || (rc >= 0 && (size_t)rc == want))
+		return;
+	f = file_of(fd);
+	pthread_mutex_lock(&lock);
+	if (counting && !seen_failure) {
+		seen_failure = true;
+		failed_file = f;
+		failed_errno = rc < 0 ? err : EFBIG;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+unsigned
+shim_injected(void)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&lock);
+	n = injected_total;
+	pthread_mutex_unlock(&lock);
+	return n;
+}
+
+unsigned
+shim_rule_left(void)
+{
+	unsigned i, n = 0;
+
+	pthread_mutex_lock(&lock);
+	for (i = 0; i < nrules; i++)
+		n += rules[i].fail;
+	pthread_mutex_unlock(&lock);
+	return n;
+}
+
+/* Apply the rules to a call op on f (lock held): its errno to fail
+ * with, or 0. */
+static int
+rule_error(enum shim_file f, enum shim_op op)
+{
+	unsigned i;
+
+	calls[f][op]++;
+	for (i = 0; i < nrules; i++) {
+		struct shim_rule *r = &rules[i];
+
+		if (r->file != f || r->op != op || r->fail == 0)
+			continue;
+		if (r->skip) {
+			r->skip--;
+			continue;
+		}
+		r->fail--;
+		injected_total++;
+		return r->err;
+	}
+	return 0;
+}
+
 unsigned
 shim_log_syncs(void)
 {
@@ -177,20 +339,23 @@ shim_data_syncs(void)
 }
 
 /* Whether a sync of a file of kind f, which has been done, must be
- * reported as failed. */
-static bool
-sync_fails(enum shim_file f)
+ * reported as failed: 0, or the errno. */
+static int
+sync_fails(enum shim_file f, bool is_fdatasync)
 {
-	bool fail = false;
+	int fail = 0;
 
 	pthread_mutex_lock(&lock);
-	if (f == SHIM_LOG) {
+	fail = rule_error(f, SHIM_SYNC);
+	if (!is_fdatasync) {
+		/* the lmdb faults below are on fdatasync only */
+	} else if (f == SHIM_LOG) {
 		log_syncs++;
 		if (log_sync_countdown && --log_sync_countdown == 0)
-			fail = true;
+			fail = EIO;
 		else if (log_sync_failures) {
 			log_sync_failures--;
-			fail = true;
+			fail = EIO;
 		}
 	} else if (f == SHIM_DATA) {
 		data_syncs++;
@@ -204,7 +369,7 @@ sync_fails(enum shim_file f)
 		}
 		if (data_sync_failures) {
 			data_sync_failures--;
-			fail = true;
+			fail = EIO;
 		}
 	}
 	rearm();
@@ -212,18 +377,21 @@ sync_fails(enum shim_file f)
 	return fail;
 }
 
-/* Whether a write to fd must fail (and not happen). */
-static bool
+/* Whether a write to fd must fail (and not happen): 0, or the errno. */
+static int
 write_fails(int fd)
 {
-	bool fail = false;
+	enum shim_file f;
+	int fail;
 
 	if (!is_armed())
-		return false;
+		return 0;
+	f = file_of(fd);
 	pthread_mutex_lock(&lock);
-	if (data_write_failure && file_of(fd) == SHIM_DATA) {
+	fail = rule_error(f, SHIM_WRITE);
+	if (!fail && data_write_failure && f == SHIM_DATA) {
 		data_write_failure = false;
-		fail = true;
+		fail = EIO;
 	}
 	rearm();
 	pthread_mutex_unlock(&lock);
@@ -235,15 +403,38 @@ fdatasync(int fd)
 {
 	static int (*real)(int);
 	void *fn;
-	int rc;
+	int rc, err;
 
 	if (real == NULL) {
 		fn = real_function("fdatasync");
 		memcpy(&real, &fn, sizeof(real));
 	}
 	rc = real(fd);
-	if (rc == 0 && is_armed() && sync_fails(file_of(fd))) {
-		errno = EIO;
+	if (rc != 0)
+		observe(fd, -1, 0, errno);
+	if (rc == 0 && is_armed() && (err = sync_fails(file_of(fd), true))) {
+		errno = err;
+		return -1;
+	}
+	return rc;
+}
+
+int
+fsync(int fd)
+{
+	static int (*real)(int);
+	void *fn;
+	int rc, err;
+
+	if (real == NULL) {
+		fn = real_function("fsync");
+		memcpy(&real, &fn, sizeof(real));
+	}
+	rc = real(fd);
+	if (rc != 0)
+		observe(fd, -1, 0, errno);
+	if (rc == 0 && is_armed() && (err = sync_fails(file_of(fd), false))) {
+		errno = err;
 		return -1;
 	}
 	return rc;
@@ -254,16 +445,20 @@ pwrite(int fd, const void *buf, size_t len, off_t off)
 {
 	static ssize_t (*real)(int, const void *, size_t, off_t);
 	void *fn;
+	ssize_t rc;
+	int err;
 
 	if (real == NULL) {
 		fn = real_function("pwrite");
 		memcpy(&real, &fn, sizeof(real));
 	}
-	if (write_fails(fd)) {
-		errno = EIO;
+	if ((err = write_fails(fd)) != 0) {
+		errno = err;
 		return -1;
 	}
-	return real(fd, buf, len, off);
+	rc = real(fd, buf, len, off);
+	observe(fd, rc, len, errno);
+	return rc;
 }
 
 ssize_t
@@ -271,16 +466,20 @@ pwritev(int fd, const struct iovec *iov, int n, off_t off)
 {
 	static ssize_t (*real)(int, const struct iovec *, int, off_t);
 	void *fn;
+	ssize_t rc;
+	int err;
 
 	if (real == NULL) {
 		fn = real_function("pwritev");
 		memcpy(&real, &fn, sizeof(real));
 	}
-	if (write_fails(fd)) {
-		errno = EIO;
+	if ((err = write_fails(fd)) != 0) {
+		errno = err;
 		return -1;
 	}
-	return real(fd, iov, n, off);
+	rc = real(fd, iov, n, off);
+	observe(fd, rc, iov_bytes(iov, n), errno);
+	return rc;
 }
 
 ssize_t
@@ -288,14 +487,63 @@ writev(int fd, const struct iovec *iov, int n)
 {
 	static ssize_t (*real)(int, const struct iovec *, int);
 	void *fn;
+	ssize_t rc;
+	int err;
 
 	if (real == NULL) {
 		fn = real_function("writev");
 		memcpy(&real, &fn, sizeof(real));
 	}
-	if (write_fails(fd)) {
-		errno = EIO;
+	if ((err = write_fails(fd)) != 0) {
+		errno = err;
 		return -1;
 	}
-	return real(fd, iov, n);
+	rc = real(fd, iov, n);
+	observe(fd, rc, iov_bytes(iov, n), errno);
+	return rc;
+}
+
+/* SQLite's unix VFS writes with pwrite64 (a symbol of its own in glibc,
+ * though the same function as pwrite on 64-bit) and, for a few bytes of
+ * a new file, with write. */
+ssize_t
+pwrite64(int fd, const void *buf, size_t len, off64_t off)
+{
+	static ssize_t (*real)(int, const void *, size_t, off64_t);
+	void *fn;
+	ssize_t rc;
+	int err;
+
+	if (real == NULL) {
+		fn = real_function("pwrite64");
+		memcpy(&real, &fn, sizeof(real));
+	}
+	if ((err = write_fails(fd)) != 0) {
+		errno = err;
+		return -1;
+	}
+	rc = real(fd, buf, len, off);
+	observe(fd, rc, len, errno);
+	return rc;
+}
+
+ssize_t
+write(int fd, const void *buf, size_t len)
+{
+	static ssize_t (*real)(int, const void *, size_t);
+	void *fn;
+	ssize_t rc;
+	int err;
+
+	if (real == NULL) {
+		fn = real_function("write");
+		memcpy(&real, &fn, sizeof(real));
+	}
+	if ((err = write_fails(fd)) != 0) {
+		errno = err;
+		return -1;
+	}
+	rc = real(fd, buf, len);
+	observe(fd, rc, len, errno);
+	return rc;
 }
