@@ -6,7 +6,8 @@ TSAN_BUILD ?= build-tsan
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build run test test-asan test-tsan fuzz fuzz-ci bench install \
+.PHONY: all deps build run test test-asan test-tsan test-valgrind fuzz fuzz-ci \
+	bench install \
 	clean
 
 all: build
@@ -41,6 +42,11 @@ test-tsan: deps
 	@cd $(TSAN_BUILD) && CAIRN_TEST_FILTER='*concurrent*' \
 	    ctest --output-on-failure -R 'conformance|unit.group_commit|unit.exec|example'
 
+# The unit tests (label unit: the core's logic, the decorators, the
+# out-of-memory tests) once more under valgrind's memcheck, in the normal
+# build: scripts/valgrind-tests.sh.
+test-valgrind: build
+	@sh scripts/valgrind-tests.sh $(BUILD) unit
 
 # Each fuzz target for FUZZ_SECONDS with libFuzzer (clang); builds only
 # the targets.  fuzz-ci is what .ci/run runs: each target 60 s.

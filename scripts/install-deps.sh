@@ -5,7 +5,7 @@ set -e
 PKGS="build-essential cmake pkg-config liblmdb-dev lmdb-utils zlib1g-dev \
 libjansson-dev libcmocka-dev clang libclang-rt-14-dev libsqlite3-dev sqlite3 \
 libpq-dev postgresql \
-libmicrohttpd-dev curl jq wrk"
+libmicrohttpd-dev curl jq wrk valgrind util-linux"
 
 # The browser test (tests/browser) drives Debian's chromium with node.  A node
 # that brings its own npm (NodeSource) conflicts with Debian's npm package:
