@@ -46,6 +46,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <lmdb.h>
 #include <stdarg.h>
@@ -3985,6 +3986,33 @@ env_map(cairn__backend *be, unsigned flags, size_t want, bool shrink,
 }
 
 /*
+ * A data file shorter than its meta page says (a truncated copy, a disk
+ * that lost writes that were never synced) would make LMDB read its
+ * pages past the end of the mapped file: SIGBUS, not an error.  So the
+ * size is checked against the last page the meta names before anything
+ * is read.
+ */
+static cairn_status
+check_file_size(cairn__backend *be, const MDB_envinfo *info, unsigned psize)
+{
+	char path[4096];
+	struct stat sb;
+	uint64_t need = ((uint64_t)info->me_last_pgno + 1) * psize;
+
+	snprintf(path, sizeof(path), "%s/data.mdb", be->path);
+	if (stat(path, &sb) != 0)
+		return cairn__error(CAIRN_IO, errno, "lmdb: '%s': %s", path,
+		                    strerror(errno));
+	if ((uint64_t)sb.st_size >= need)
+		return CAIRN_OK;
+	return cairn__error(CAIRN_CORRUPT, 0,
+	                    "lmdb: '%s' holds %" PRIu64 " bytes but its meta "
+	                    "page names pages up to byte %" PRIu64
+	                    ": the file is truncated",
+	                    path, (uint64_t)sb.st_size, need);
+}
+
+/*
  * Give a new store its data file, whole, before anything relies on it.
  * LMDB writes a new file's meta pages and the first commits (the
  * databases, the format) with MDB_NOSYNC like every commit here, and the
@@ -4116,15 +4144,18 @@ env_open(cairn__backend *be, const cairn_options *opts)
 		return cairn__error(code, rc, "lmdb: cannot open '%s': %s",
 		                    be->path, mdb_strerror(rc));
 	}
+	mdb_env_stat(be->env, &ms);
 	{
 		/* An existing file larger than the wish sets the size. */
 		MDB_envinfo info;
 		mdb_env_info(be->env, &info);
 		be->map_size = info.me_mapsize;
+		st = check_file_size(be, &info, ms.ms_psize);
+		if (st != CAIRN_OK)
+			return st;
 	}
 	/* Reader slots of processes that died would stop page reuse. */
 	mdb_reader_check(be->env, NULL);
-	mdb_env_stat(be->env, &ms);
 	if (be->wal_on && ms.ms_psize != be->psize)
 		return cairn__error(
 		        CAIRN_UNSUPPORTED, 0,

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -714,6 +715,39 @@ test_finished_iterator_does_not_block_growth(void **state)
 	cairn_close(st);
 }
 
+/* ---- truncated_data_file ---- */
+
+/* A data.mdb cut short (a partial copy, lost unsynced writes) gets a
+ * clear CAIRN_CORRUPT at open, read-write or read-only, not SIGBUS when
+ * LMDB reads a page past the end of the mapped file. */
+static void
+test_truncated_data_file(void **state)
+{
+	char path[FAULTS_PATH_MAX + 16];
+	cairn_store *st;
+	struct stat sb;
+	int i;
+
+	(void)state;
+	assert_int_equal(faults_open(store.uri, CAIRN_DURABLE, 0, 0, &st),
+	                 CAIRN_OK);
+	for (i = 0; i < 200; i++)
+		assert_int_equal(faults_append(st, "t-1", "T", 300), CAIRN_OK);
+	cairn_close(st);
+	snprintf(path, sizeof(path), "%s/data.mdb", store.dir);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_true(sb.st_size > 4 * 4096);
+	assert_int_equal(truncate(path, 4 * 4096), 0);
+	assert_int_equal(faults_open(store.uri, CAIRN_DURABLE, 0, 0, &st),
+	                 CAIRN_CORRUPT);
+	assert_non_null(strstr(cairn_last_error(), "truncated"));
+	assert_int_equal(faults_open(store.uri, CAIRN_DURABLE, 1, 0, &st),
+	                 CAIRN_CORRUPT);
+	/* the refused opens changed nothing */
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_size, 4 * 4096);
+}
+
 /* ---- oversized_append ---- */
 
 static void
@@ -784,6 +818,7 @@ main(int argc, char **argv)
 	        FAULTS_TEST(test_finished_iterator_does_not_block_growth,
 	                    "finished-iter"),
 	        FAULTS_TEST(test_oversized_append, "oversized"),
+	        FAULTS_TEST(test_truncated_data_file, "truncated"),
 	};
 	int rc;
 
