@@ -643,6 +643,23 @@ static const char *const listener_keys[] = {
         "keepalives_count", "dbname", NULL};
 #define PG_LISTENER_KEEPALIVES "1", "30", "10", "3"
 
+/* Run one setting statement on a new connection; on failure record the
+ * error (doing what), close the connection and return false. */
+static bool
+conn_set(PGconn *db, const char *sql, pg_params *p, const char *what)
+{
+	PGresult *r = pg_run(db, sql, p, false);
+
+	if (res_ok(r)) {
+		PQclear(r);
+		return true;
+	}
+	pg_fail(NULL, db, r, what);
+	PQclear(r);
+	PQfinish(db);
+	return false;
+}
+
 /*
  * A new connection, its search_path set to the store's schema (a name
  * schema_ok() admitted, passed as a parameter); for the listener, with
@@ -655,7 +672,6 @@ conn_open(cairn__backend *be, bool listener, PGconn **out)
 	                                     be->ci.conninfo, NULL};
 	pg_params p = {.n = 0};
 	PGconn *db;
-	PGresult *r;
 	char msg[400];
 
 	*out = NULL;
@@ -674,15 +690,9 @@ conn_open(cairn__backend *be, bool listener, PGconn **out)
 	PQsetNoticeReceiver(db, quiet, NULL);
 	if (be->ci.schema[0] != '\0') {
 		par_str(&p, be->ci.schema);
-		r = pg_run(db, "SELECT set_config('search_path', $1, false)",
-		           &p, false);
-		if (!res_ok(r)) {
-			pg_fail(NULL, db, r, "setting the schema");
-			PQclear(r);
-			PQfinish(db);
+		if (!conn_set(db, "SELECT set_config('search_path', $1, false)",
+		              &p, "setting the schema"))
 			return CAIRN_IO;
-		}
-		PQclear(r);
 	}
 	/* An append is acknowledged when the server answers COMMIT, so its
 	 * durability is the server's synchronous_commit: a role, database
@@ -697,21 +707,15 @@ conn_open(cairn__backend *be, bool listener, PGconn **out)
 	if (!listener) {
 		p.n = 0;
 		par_str(&p, be->relaxed ? "t" : "f");
-		r = pg_run(db,
-		           "SELECT set_config('synchronous_commit', CASE "
-		           "WHEN $1::boolean THEN 'off' "
-		           "WHEN current_setting('synchronous_commit') = 'off' "
-		           "THEN 'on' "
-		           "ELSE current_setting('synchronous_commit') END, "
-		           "false)",
-		           &p, false);
-		if (!res_ok(r)) {
-			pg_fail(NULL, db, r, "setting synchronous_commit");
-			PQclear(r);
-			PQfinish(db);
+		if (!conn_set(db,
+		              "SELECT set_config('synchronous_commit', CASE "
+		              "WHEN $1::boolean THEN 'off' "
+		              "WHEN current_setting('synchronous_commit') = "
+		              "'off' THEN 'on' "
+		              "ELSE current_setting('synchronous_commit') END, "
+		              "false)",
+		              &p, "setting synchronous_commit"))
 			return CAIRN_IO;
-		}
-		PQclear(r);
 	}
 	*out = db;
 	return CAIRN_OK;
