@@ -2827,7 +2827,17 @@ set_wal(sql_conn *c)
 	                        NULL);
 	if (rc != SQLITE_OK)
 		return rc;
-	rc = sqlite3_step(s);
+	/* Switching a new file to WAL answers SQLITE_BUSY at once, without
+	 * calling the busy handler, when another process is switching or
+	 * creating it at the same moment (two processes creating one store:
+	 * about one open in five failed, found by tests/crash): wait as the
+	 * busy handler would, and try again. */
+	for (int tries = 0;; tries++) {
+		rc = sqlite3_step(s);
+		if (rc != SQLITE_BUSY || !busy_wait(c, tries))
+			break;
+		sqlite3_reset(s);
+	}
 	if (rc == SQLITE_ROW) {
 		mode = sqlite3_column_text(s, 0);
 		rc = mode && strcmp((const char *)mode, "wal") == 0
