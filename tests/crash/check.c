@@ -1,6 +1,8 @@
 /*
  * check.c -- reopening a store in a fresh process and checking it against
- * what the writers were told (see crash_check() in crash.h).
+ * what the writers were told (see crash_check() in crash.h), on any of
+ * the backends; the checker tells the parent what it counted through a
+ * pipe, one line: "F <head> <appends> <unacked> <problems>".
  */
 #include "crash.h"
 
@@ -20,6 +22,7 @@ typedef struct seen {
 	uint64_t version;
 	cairn_uuid id;
 	char token[CRASH_TOKEN_MAX];
+	char shape[CRASH_SHAPE_MAX];
 	bool present;
 } seen;
 
@@ -40,6 +43,8 @@ typedef struct checker {
 	size_t nacked;
 	unsigned long problems;
 	unsigned long verify_calls; /* of verify_problem() */
+	unsigned long appends;      /* appends stored */
+	unsigned long unacked;      /* of them without an ack */
 } checker;
 
 __attribute__((format(printf, 2, 3))) static void
@@ -73,6 +78,7 @@ read_all_events(checker *ck)
 	cairn_iter *it;
 	cairn_status rc;
 	uint64_t want = 1;
+	crash_token *t;
 	seen *s;
 
 	if (cairn_head(ck->st, &ck->head) != CAIRN_OK) {
@@ -107,15 +113,18 @@ read_all_events(checker *ck)
 		s->version = e->version;
 		s->id = e->id;
 		copy_text(s->token, sizeof(s->token), e->data, e->data_len);
-		if (crash_token_parse(e->data, e->data_len,
-		                      &ck->tokens[ck->ntokens]) != 0)
+		t = &ck->tokens[ck->ntokens];
+		if (crash_token_parse(e->data, e->data_len, t) != 0)
 			problem(ck,
 			        "position %" PRIu64 " holds data no writer "
 			        "wrote (%.*s)",
 			        e->position,
 			        (int)(e->data_len < 60 ? e->data_len : 60),
 			        (const char *)e->data);
-		else if (ck->tokens[ck->ntokens].conflict)
+		else if (crash_shape_of(e, t->round, t->writer, s->shape) != 0)
+			problem(ck, "position %" PRIu64 ": no shape",
+			        e->position);
+		else if (t->conflict)
 			problem(ck,
 			        "position %" PRIu64 " holds %s, from an "
 			        "append that conflicted",
@@ -161,14 +170,17 @@ check_acks(checker *ck)
 		s = &ck->table[a->position - 1];
 		if (strcmp(s->stream, a->stream) != 0 ||
 		    s->version != a->version || strcmp(s->token, a->token) ||
+		    strcmp(s->shape, a->shape) ||
 		    memcmp(&s->id, &a->id, sizeof(s->id)) != 0) {
 			cairn_uuid_format(&a->id, a_id);
 			cairn_uuid_format(&s->id, s_id);
 			problem(ck,
 			        "position %" PRIu64 ": acked %s v%" PRIu64
-			        " %s id %s, found %s v%" PRIu64 " %s id %s",
+			        " %s %s id %s, found %s v%" PRIu64 " %s %s "
+			        "id %s",
 			        a->position, a->stream, a->version, a->token,
-			        a_id, s->stream, s->version, s->token, s_id);
+			        a->shape, a_id, s->stream, s->version, s->token,
+			        s->shape, s_id);
 		}
 	}
 	if (ck->head < last)
@@ -295,6 +307,9 @@ check_appends(checker *ck)
 		key.append = g->append;
 		acked = bsearch(&key, ck->acked, ck->nacked, sizeof(key),
 		                cmp_key) != NULL;
+		ck->appends++;
+		if (!acked)
+			ck->unacked++;
 		if (!acked && extra && extra_round == g->round &&
 		    extra_writer == g->writer)
 			problem(ck,
@@ -402,9 +417,10 @@ check_main(crash_store *cs, const void *arg, int fd)
 {
 	cairn_options opts;
 	uint64_t problems = 0;
+	char line[128];
 	checker ck;
+	int n;
 
-	(void)fd;
 	memset(&ck, 0, sizeof(ck));
 	ck.cs = cs;
 	ck.ex = arg;
@@ -433,14 +449,42 @@ check_main(crash_store *cs, const void *arg, int fd)
 	free(ck.table);
 	free(ck.tokens);
 	free(ck.acked);
+	n = snprintf(line, sizeof(line), "F %" PRIu64 " %lu %lu %lu\n", ck.head,
+	             ck.appends, ck.unacked, ck.problems);
+	if (write(fd, line, (size_t)n) != n)
+		return 2;
 	return ck.problems ? 1 : 0;
 }
 
 int
 crash_check(crash_store *cs, const crash_expect *ex)
 {
-	int rc = crash_spawn(cs, ex->boot_id, check_main, ex, NULL, 0);
+	return crash_check_counted(cs, ex, NULL);
+}
 
+int
+crash_check_counted(crash_store *cs, const crash_expect *ex,
+                    crash_findings *found)
+{
+	char report[128] = "";
+	crash_findings f;
+	int rc = crash_spawn(cs, ex->boot_id, check_main, ex, report,
+	                     sizeof(report));
+
+	memset(&f, 0, sizeof(f));
+	if (sscanf(report, "F %" SCNu64 " %lu %lu %lu", &f.head, &f.appends,
+	           &f.unacked, &f.problems) != 4 &&
+	    rc == 0) {
+		fprintf(stderr, "crash: the check of %s did not report\n",
+		        cs->dir);
+		rc = -1;
+	}
+	/* a checker that could not report (it crashed, or could not open
+	 * the store) is one violation at least */
+	if (rc != 0 && f.problems == 0)
+		f.problems = 1;
+	if (found != NULL)
+		*found = f;
 	if (rc != 0)
 		fprintf(stderr, "crash: the check of %s (boot %s%s) failed\n",
 		        cs->dir, ex->boot_id ? ex->boot_id : "real",

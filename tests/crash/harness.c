@@ -2,10 +2,17 @@
  * harness.c -- scratch stores, child processes, and the writers that are
  * killed while they append (see crash.h).
  *
- * A writer appends in a loop and, after each cairn_append() that returned
+ * A writer appends in a loop and, after each append that returned
  * CAIRN_OK (never before), writes one line per event to a pipe:
  *
- *   A <stream> <version> <position> <id> <token>
+ *   A <stream> <version> <position> <id> <token> <shape>
+ *
+ * (the shape: the event's type, metadata and tags, see crash_shape_of()),
+ * and "O" once its cairn_open() returned (kill times may count from it).
+ * Its appends: single-stream, to a new stream, multi-stream, to a stream
+ * all writers share, idempotent repeats, appends that must conflict, and
+ * conditional appends (cairn_append_if) that must succeed or must fail.
+ * Stores live on lmdb, sqlite or postgres (crash_store_init_on()).
  *
  * The parent reads the pipe while the writer runs, kills it with SIGKILL
  * and keeps every complete line: those events were acknowledged.  A
@@ -37,7 +44,10 @@
 #define DRAIN_WAIT_MS 10000
 #define POLL_SLICE_MS 2
 #define WRITER_STREAMS 8 /* own streams per writer */
-#define PLAN_MAX 6       /* events in one append, at most */
+#define COND_TAG_MAX 40  /* bytes of a writer's condition tag */
+/* How a postgres store's schema is named: crash_<name>_<pid>. */
+#define PG_SCHEMA_PREFIX "crash_"
+#define PLAN_MAX 6 /* events in one append, at most */
 #define LINE_MAX_BYTES 512
 #define PIPE_BUF_BYTES 16384
 
@@ -151,17 +161,99 @@ make_dirs(const char *path)
 	return 0;
 }
 
+static const char *const backend_names[] = {"lmdb", "sqlite", "postgres"};
+
+const char *
+crash_backend_name(crash_backend be)
+{
+	return backend_names[be];
+}
+
+int
+crash_backend_parse(const char *name, crash_backend *be)
+{
+	unsigned i;
+
+	for (i = 0; i < sizeof(backend_names) / sizeof(*backend_names); i++)
+		if (strcmp(name, backend_names[i]) == 0) {
+			*be = (crash_backend)i;
+			return 0;
+		}
+	return -1;
+}
+
+/* The postgres URI of cs: CAIRN_PG_URI (a postgres:// URL, as the test
+ * cluster writes it, or postgres:key=value ...) with cs's schema and an
+ * application_name that tells its connections from everyone else's. */
+static int
+pg_uri(crash_store *cs, const char *base)
+{
+	const char *sep = " ", *next = " ";
+	int n;
+
+	if (strncmp(base, "postgres://", 11) == 0 ||
+	    strncmp(base, "postgresql://", 13) == 0) {
+		sep = strchr(base, '?') ? "&" : "?";
+		next = "&";
+	}
+	n = snprintf(cs->uri, sizeof(cs->uri),
+	             "%s%sschema=%s%sapplication_name=" CRASH_PG_APP_PREFIX
+	             "%s",
+	             base, sep, cs->schema, next, cs->schema);
+	if (n < 0 || (size_t)n >= sizeof(cs->uri)) {
+		fprintf(stderr, "crash: CAIRN_PG_URI is too long\n");
+		return -1;
+	}
+	return 0;
+}
+
 int
 crash_store_init(crash_store *cs, const char *name)
 {
+	return crash_store_init_on(cs, name, CRASH_LMDB) == 0 ? 0 : -1;
+}
+
+int
+crash_store_init_on(crash_store *cs, const char *name, crash_backend be)
+{
+	const char *base = getenv("CAIRN_PG_URI");
+	size_t i;
+
 	memset(cs, 0, sizeof(*cs));
+	cs->backend = be;
 	if ((size_t)snprintf(cs->dir, sizeof(cs->dir), "%s/%s-%ld",
 	                     crash_base_dir, name,
 	                     (long)getpid()) >= sizeof(cs->dir)) {
 		fprintf(stderr, "crash: the base directory is too long\n");
 		return -1;
 	}
-	snprintf(cs->uri, sizeof(cs->uri), "lmdb:%s", cs->dir);
+	switch (be) {
+	case CRASH_LMDB:
+		snprintf(cs->uri, sizeof(cs->uri), "lmdb:%s", cs->dir);
+		break;
+	case CRASH_SQLITE:
+		snprintf(cs->uri, sizeof(cs->uri), "sqlite:%s/store.db",
+		         cs->dir);
+		break;
+	case CRASH_POSTGRES:
+		if (base == NULL || base[0] == 0) {
+			fprintf(stderr,
+			        "crash: CAIRN_PG_URI is not set (run "
+			        "through scripts/pg-test-cluster.sh)\n");
+			return 1;
+		}
+		/* A lower-case SQL name: what cairn accepts as a schema. */
+		snprintf(cs->schema, sizeof(cs->schema),
+		         PG_SCHEMA_PREFIX "%.32s_%ld", name, (long)getpid());
+		for (i = 0; cs->schema[i]; i++)
+			if (!((cs->schema[i] >= 'a' && cs->schema[i] <= 'z') ||
+			      (cs->schema[i] >= '0' && cs->schema[i] <= '9')))
+				cs->schema[i] = '_';
+		if (pg_uri(cs, base) != 0 ||
+		    crash_pg_drop_schema(cs->schema) != 0)
+			return -1;
+		break;
+	}
 	remove_tree(cs->dir);
 	if (make_dirs(cs->dir) != 0) {
 		fprintf(stderr, "crash: cannot create %s: %s\n", cs->dir,
@@ -179,10 +271,18 @@ crash_store_free(crash_store *cs)
 {
 	const char *keep = getenv("CAIRN_CRASH_KEEP");
 
-	if (keep != NULL && strcmp(keep, "1") == 0)
-		fprintf(stderr, "crash: kept %s\n", cs->dir);
-	else if (cs->dir[0])
+	if (cs->dir[0] == 0) {
+		/* never initialized: nothing to remove */
+	} else if (keep != NULL && strcmp(keep, "1") == 0) {
+		fprintf(stderr, "crash: kept %s%s%s\n", cs->dir,
+		        cs->schema[0] ? " and the schema " : "", cs->schema);
+	} else {
 		remove_tree(cs->dir);
+		if (cs->schema[0])
+			crash_pg_drop_schema(cs->schema);
+	}
+	cs->dir[0] = 0;
+	cs->schema[0] = 0;
 	free(cs->acks);
 	cs->acks = NULL;
 	cs->nacks = cs->cap = 0;
@@ -284,7 +384,10 @@ typedef struct plan {
 	unsigned type[PLAN_MAX];
 	bool metadata[PLAN_MAX];
 	bool tags[PLAN_MAX];
-	cairn_new_event ev[PLAN_MAX]; /* built by plan_events() */
+	/* the writer's condition tag on every event ("": none) */
+	char cond_tag[COND_TAG_MAX];
+	const char *tagv[PLAN_MAX][3]; /* built by plan_events() */
+	cairn_new_event ev[PLAN_MAX];  /* built by plan_events() */
 } plan;
 
 typedef struct writer {
@@ -299,12 +402,82 @@ typedef struct writer {
 	plan retry;
 	int64_t retry_expected;
 	uint64_t retry_first;
+	/* Conditional appends: the tag only this writer of this round puts
+	 * on events, the positions of its last append that carried it
+	 * (0: none yet), the newest position the writer was acked. */
+	char cond_tag[COND_TAG_MAX];
+	uint64_t cond_first, cond_last;
+	uint64_t seen_last;
 } writer;
 
 static const char *const event_types[] = {"Deposited", "Withdrawn", "Renamed",
                                           "Closed"};
+#define NTYPES (sizeof(event_types) / sizeof(*event_types))
 static const char *const event_tags[] = {"k:1", "region:eu"};
+#define NTAGS (sizeof(event_tags) / sizeof(*event_tags))
 static const char event_metadata[] = "{\"by\":\"crash\"}";
+
+static void
+cond_tag_of(unsigned round, unsigned slot, char out[COND_TAG_MAX])
+{
+	snprintf(out, COND_TAG_MAX, "cond:r%u.c%u", round, slot);
+}
+
+/*
+ * t<type index>.m<metadata>.g<tags>: metadata m0 none, m1 the small JSON
+ * text, p<N> N bytes of 'p' (a round's big metadata), m? anything else;
+ * tags a mask, 1 the two fixed tags, 2 the condition tag of the writer
+ * (round, slot), ? for anything else.  Tag order does not count.
+ */
+int
+crash_shape_of(const cairn_event *e, unsigned round, unsigned slot,
+               char out[CRASH_SHAPE_MAX])
+{
+	char type[4] = "?", meta[24] = "m?", cond[COND_TAG_MAX];
+	const char *m = e->metadata;
+	unsigned mask = 0, fixed = 0;
+	size_t i, j;
+	bool bad = false;
+
+	for (i = 0; i < NTYPES; i++)
+		if (strcmp(e->type, event_types[i]) == 0) {
+			type[0] = (char)('0' + i); /* NTYPES < 10 */
+			type[1] = 0;
+		}
+	if (e->metadata_len == 0)
+		snprintf(meta, sizeof(meta), "m0");
+	else if (e->metadata_len == sizeof(event_metadata) - 1 &&
+	         memcmp(m, event_metadata, e->metadata_len) == 0)
+		snprintf(meta, sizeof(meta), "m1");
+	else {
+		for (i = 0; i < e->metadata_len && m[i] == 'p'; i++)
+			;
+		if (i == e->metadata_len)
+			snprintf(meta, sizeof(meta), "p%zu", i);
+	}
+	cond_tag_of(round, slot, cond);
+	for (i = 0; i < e->ntags; i++) {
+		for (j = 0; j < NTAGS; j++)
+			if (strcmp(e->tags[i], event_tags[j]) == 0)
+				break;
+		if (j < NTAGS && !(fixed & 1u << j))
+			fixed |= 1u << j;
+		else if (strcmp(e->tags[i], cond) == 0 && !(mask & 2))
+			mask |= 2;
+		else
+			bad = true;
+	}
+	if (fixed == (1u << NTAGS) - 1)
+		mask |= 1;
+	else if (fixed)
+		bad = true;
+	if (bad)
+		snprintf(out, CRASH_SHAPE_MAX, "t%s.%s.g?", type, meta);
+	else
+		snprintf(out, CRASH_SHAPE_MAX, "t%s.%s.g%u", type, meta, mask);
+	return 0;
+}
+
 /* the writer's big metadata, when its round asks for it */
 static char *writer_pad;
 static size_t writer_pad_len;
@@ -333,6 +506,27 @@ own_stream(const writer *w, unsigned j, char out[CRASH_STREAM_MAX])
 	snprintf(out, CRASH_STREAM_MAX, "c%u-%u", w->slot, j);
 }
 
+static void
+plan_init(plan *p)
+{
+	p->n = 0;
+	p->cond_tag[0] = 0;
+}
+
+/* The shape event i of p must have (see crash_shape_of()). */
+static void
+plan_shape(const plan *p, size_t i, char out[CRASH_SHAPE_MAX])
+{
+	char meta[24];
+
+	if (writer_pad_len)
+		snprintf(meta, sizeof(meta), "p%zu", writer_pad_len);
+	else
+		snprintf(meta, sizeof(meta), "m%d", p->metadata[i] ? 1 : 0);
+	snprintf(out, CRASH_SHAPE_MAX, "t%u.%s.g%u", p->type[i], meta,
+	         (p->tags[i] ? 1u : 0u) | (p->cond_tag[0] ? 2u : 0u));
+}
+
 /* Add one event of stream (version when already known, else 0) to p; the
  * append it belongs to has count events. */
 static void
@@ -358,7 +552,7 @@ static void
 plan_events(plan *p)
 {
 	cairn_new_event init = CAIRN_NEW_EVENT_INIT;
-	size_t i;
+	size_t i, nt;
 
 	for (i = 0; i < p->n; i++) {
 		p->ev[i] = init;
@@ -372,9 +566,16 @@ plan_events(plan *p)
 			p->ev[i].metadata = event_metadata;
 			p->ev[i].metadata_len = sizeof(event_metadata) - 1;
 		}
+		nt = 0;
 		if (p->tags[i]) {
-			p->ev[i].tags = event_tags;
-			p->ev[i].ntags = 2;
+			p->tagv[i][nt++] = event_tags[0];
+			p->tagv[i][nt++] = event_tags[1];
+		}
+		if (p->cond_tag[0])
+			p->tagv[i][nt++] = p->cond_tag;
+		if (nt) {
+			p->ev[i].tags = p->tagv[i];
+			p->ev[i].ntags = nt;
 		}
 		p->ev[i].id = p->given_id[i] ? &p->ids[i] : NULL;
 	}
@@ -386,6 +587,7 @@ static void
 writer_ack(writer *w, plan *p, const cairn_append_result *res)
 {
 	char lines[PLAN_MAX * LINE_MAX_BYTES], idtext[CAIRN_UUID_STR_LEN + 1];
+	char want[CRASH_SHAPE_MAX], got[CRASH_SHAPE_MAX];
 	cairn_read_opts ro = CAIRN_READ_OPTS_INIT;
 	const cairn_event *e;
 	cairn_iter *it;
@@ -419,14 +621,24 @@ writer_ack(writer *w, plan *p, const cairn_append_result *res)
 			            e->position, e->stream, e->version,
 			            p->streams[i], p->versions[i],
 			            p->tokens[i]);
+		plan_shape(p, i, want);
+		crash_shape_of(e, w->round, w->slot, got);
+		if (strcmp(want, got) != 0)
+			writer_fail(w,
+			            "read back: position %" PRIu64 " (%s) "
+			            "has the shape %s, not %s",
+			            e->position, p->tokens[i], got, want);
 		p->ids[i] = e->id;
 		cairn_uuid_format(&e->id, idtext);
 		len += (size_t)snprintf(lines + len, sizeof(lines) - len,
-		                        "A %s %" PRIu64 " %" PRIu64 " %s %s\n",
+		                        "A %s %" PRIu64 " %" PRIu64
+		                        " %s %s %s\n",
 		                        p->streams[i], p->versions[i],
-		                        e->position, idtext, p->tokens[i]);
+		                        e->position, idtext, p->tokens[i], got);
 	}
 	cairn_iter_free(it);
+	if (res->last_position > w->seen_last)
+		w->seen_last = res->last_position;
 	if (write_all(w->fd, lines, len) != 0)
 		_exit(4);
 }
@@ -450,7 +662,7 @@ op_single(writer *w)
 	plan p;
 	bool all_ids = true;
 
-	p.n = 0;
+	plan_init(&p);
 	own_stream(w, j, stream);
 	for (i = 0; i < n; i++) {
 		plan_add(w, &p, stream, w->version[j] + 1 + i, n, false);
@@ -485,7 +697,7 @@ op_new_stream(writer *w)
 	cairn_append_result res;
 	plan p;
 
-	p.n = 0;
+	plan_init(&p);
 	snprintf(stream, sizeof(stream), "c%u-r%u-n%u", w->slot, w->round,
 	         w->append);
 	for (i = 0; i < n; i++)
@@ -519,7 +731,7 @@ op_multi(writer *w)
 		count[i] = crash_rng_range(&w->rng, 1, 2);
 		total += count[i];
 	}
-	p.n = 0;
+	plan_init(&p);
 	for (i = 0; i < k; i++) {
 		char stream[CRASH_STREAM_MAX];
 		own_stream(w, pick[i], stream);
@@ -551,7 +763,7 @@ op_shared(writer *w)
 	cairn_append_result res;
 	plan p;
 
-	p.n = 0;
+	plan_init(&p);
 	for (i = 0; i < n; i++)
 		plan_add(w, &p, "shared", 0, n, false);
 	plan_events(&p);
@@ -596,7 +808,7 @@ op_conflict(writer *w)
 	cairn_status rc;
 	plan p;
 
-	p.n = 0;
+	plan_init(&p);
 	own_stream(w, j, stream);
 	plan_add(w, &p, stream, 0, 1, true);
 	plan_events(&p);
@@ -612,6 +824,110 @@ op_conflict(writer *w)
 		            w->version[j]);
 }
 
+/*
+ * A conditional append that must succeed: 1-2 own streams at their exact
+ * versions, 1-2 events each, all carrying the writer's condition tag, on
+ * condition that no event with that tag is newer than the last one the
+ * writer wrote (or than a later position it was acked).  Only this
+ * writer of this round writes the tag, so the condition holds.
+ */
+static void
+op_cond_ok(writer *w)
+{
+	const char *tags[1] = {w->cond_tag};
+	cairn_query_item item = {NULL, 0, tags, 1};
+	cairn_query q = {&item, 1};
+	unsigned k = crash_rng_range(&w->rng, 1, 2), j[2], count[2], i, e;
+	unsigned total = 0;
+	cairn_write writes[2];
+	cairn_append_result res;
+	uint64_t after;
+	size_t at = 0;
+	plan p;
+
+	j[0] = crash_rng_below(&w->rng, WRITER_STREAMS);
+	j[1] = (j[0] + 1 + crash_rng_below(&w->rng, WRITER_STREAMS - 1)) %
+	       WRITER_STREAMS;
+	for (i = 0; i < k; i++) {
+		count[i] = crash_rng_range(&w->rng, 1, 2);
+		total += count[i];
+	}
+	plan_init(&p);
+	snprintf(p.cond_tag, sizeof(p.cond_tag), "%s", w->cond_tag);
+	for (i = 0; i < k; i++) {
+		char stream[CRASH_STREAM_MAX];
+		own_stream(w, j[i], stream);
+		for (e = 0; e < count[i]; e++)
+			plan_add(w, &p, stream, w->version[j[i]] + 1 + e, total,
+			         false);
+	}
+	plan_events(&p);
+	for (i = 0; i < k; i++) {
+		writes[i].stream = p.streams[at];
+		writes[i].expected = (int64_t)w->version[j[i]];
+		writes[i].events = &p.ev[at];
+		writes[i].nevents = count[i];
+		at += count[i];
+	}
+	after = crash_rng_below(&w->rng, 2) ? w->seen_last : w->cond_last;
+	expect_ok(w, cairn_append_if(w->st, &q, after, writes, k, &res),
+	          "conditional append (a condition that holds)");
+	writer_ack(w, &p, &res);
+	w->cond_first = res.first_position;
+	w->cond_last = res.last_position;
+	for (i = 0; i < k; i++)
+		w->version[j[i]] += count[i];
+}
+
+/*
+ * A conditional append that must fail: its condition is that nothing
+ * carries the writer's tag after a position inside the writer's last
+ * tagged append, whose events all carry it.  It must conflict naming the
+ * next position, and write nothing (its token, X..., must never be found
+ * in the store).  Before the writer's first tagged append: op_cond_ok().
+ */
+static void
+op_cond_fail(writer *w)
+{
+	const char *tags[1] = {w->cond_tag};
+	cairn_query_item item = {NULL, 0, tags, 1};
+	cairn_query q = {&item, 1};
+	char stream[CRASH_STREAM_MAX];
+	unsigned j = crash_rng_below(&w->rng, WRITER_STREAMS);
+	cairn_append_result res;
+	cairn_write write;
+	cairn_status rc;
+	uint64_t after;
+	plan p;
+
+	if (w->cond_last == 0) {
+		op_cond_ok(w);
+		return;
+	}
+	after = w->cond_first - 1 +
+	        crash_rng_below(&w->rng,
+	                        (unsigned)(w->cond_last - w->cond_first + 1));
+	plan_init(&p);
+	snprintf(p.cond_tag, sizeof(p.cond_tag), "%s", w->cond_tag);
+	own_stream(w, j, stream);
+	plan_add(w, &p, stream, w->version[j] + 1, 1, true);
+	plan_events(&p);
+	write.stream = p.streams[0];
+	write.expected = (int64_t)w->version[j];
+	write.events = p.ev;
+	write.nevents = 1;
+	memset(&res, 0, sizeof(res));
+	rc = cairn_append_if(w->st, &q, after, &write, 1, &res);
+	if (rc != CAIRN_CONFLICT || res.conflict_position != after + 1)
+		writer_fail(w,
+		            "a condition that fails (%s after %" PRIu64
+		            ") gave %s, conflict position %" PRIu64
+		            " (want %" PRIu64 "): %s",
+		            w->cond_tag, after, cairn_status_str(rc),
+		            res.conflict_position, after + 1,
+		            rc == CAIRN_OK ? "it wrote" : cairn_last_error());
+}
+
 __attribute__((noreturn)) static void
 writer_main(crash_store *cs, unsigned slot, int fd, const crash_round *run)
 {
@@ -625,6 +941,7 @@ writer_main(crash_store *cs, unsigned slot, int fd, const crash_round *run)
 	w.slot = slot;
 	w.rng = cs->rng ^
 	        ((uint64_t)cs->rounds << 32 | slot) * 0x9e3779b97f4a7c15u;
+	cond_tag_of(w.round, slot, w.cond_tag);
 	alarm(CHILD_ALARM_SECONDS);
 	if (run->boot_id != NULL &&
 	    setenv("CAIRN_TEST_BOOT_ID", run->boot_id, 1) != 0)
@@ -646,20 +963,26 @@ writer_main(crash_store *cs, unsigned slot, int fd, const crash_round *run)
 			writer_fail(&w, "version of %s: %s", stream,
 			            cairn_last_error());
 	}
+	if (write_all(fd, "O\n", 2) != 0)
+		_exit(4);
 	for (;; w.append++) {
 		r = crash_rng_below(&w.rng, 100);
-		if (r < 35)
+		if (r < 30)
 			op_single(&w);
-		else if (r < 48)
+		else if (r < 40)
 			op_new_stream(&w);
-		else if (r < 73)
+		else if (r < 60)
 			op_multi(&w);
-		else if (r < 88)
+		else if (r < 72)
 			op_shared(&w);
-		else if (r < 95)
+		else if (r < 78)
 			op_retry(&w);
-		else
+		else if (r < 83)
 			op_conflict(&w);
+		else if (r < 94)
+			op_cond_ok(&w);
+		else
+			op_cond_fail(&w);
 	}
 }
 
@@ -669,6 +992,7 @@ typedef struct feed {
 	pid_t pid;
 	int fd; /* read end; -1 at EOF */
 	bool killed;
+	double opened; /* crash_now() when the writer said "O"; 0: not yet */
 	char buf[PIPE_BUF_BYTES];
 	size_t len;
 } feed;
@@ -704,8 +1028,9 @@ take_line(crash_store *cs, const char *line, long *appends)
 		return -1;
 	}
 	memset(&a, 0, sizeof(a));
-	if (sscanf(line, "A %63s %" SCNu64 " %" SCNu64 " %63s %47s", a.stream,
-	           &a.version, &a.position, idtext, a.token) != 5 ||
+	if (sscanf(line, "A %63s %" SCNu64 " %" SCNu64 " %63s %47s %47s",
+	           a.stream, &a.version, &a.position, idtext, a.token,
+	           a.shape) != 6 ||
 	    cairn_uuid_parse(idtext, &a.id) != CAIRN_OK ||
 	    crash_token_parse(a.token, strlen(a.token), &t) != 0) {
 		fprintf(stderr, "crash: a malformed line from a writer: %s\n",
@@ -743,7 +1068,9 @@ feed_read(crash_store *cs, feed *f, long *appends)
 	used = 0;
 	while ((nl = strchr(f->buf + used, '\n')) != NULL) {
 		*nl = 0;
-		if (take_line(cs, f->buf + used, appends) != 0)
+		if (strcmp(f->buf + used, "O") == 0)
+			f->opened = crash_now();
+		else if (take_line(cs, f->buf + used, appends) != 0)
 			return -1;
 		used = (size_t)(nl - f->buf) + 1;
 	}
@@ -796,17 +1123,27 @@ new_checkpoint(crash_store *cs, uint64_t baseline)
 	return crash_wal_checkpoint_seq(cs, &seq) == 0 && seq > baseline;
 }
 
-/* Kill the writers whose time has come; all of them when now. */
+/* Kill the writers whose time has come; all of them when now.  ms is
+ * the time since the round started; with kill_from_open, a writer's own
+ * time starts when it said its store is open. */
 static void
 kill_due(const crash_round *run, feed *feeds, double ms, long appends, bool now)
 {
 	unsigned i;
+	double mine;
 
 	for (i = 0; i < run->nwriters; i++) {
 		if (feeds[i].killed || feeds[i].pid <= 0)
 			continue;
-		if (now || (!run->kill_at_checkpoint && ms >= run->kill_ms[i] &&
-		            appends >= (long)run->min_appends)) {
+		mine = ms;
+		if (run->kill_from_open)
+			mine = feeds[i].opened > 0
+			               ? (crash_now() - feeds[i].opened) *
+			                         1000.0
+			               : -1.0;
+		if (now ||
+		    (!run->kill_at_checkpoint && mine >= run->kill_ms[i] &&
+		     appends >= (long)run->min_appends)) {
 			kill(feeds[i].pid, SIGKILL);
 			feeds[i].killed = true;
 		}

@@ -1,9 +1,10 @@
 /*
- * main.c -- the crash suite: writers killed with SIGKILL in the middle of
- * durable appends, simulated machine crashes (a new boot id, LMDB meta
- * pages left pointing at nothing), also twice in a row and in the middle
- * of recovery, a torn or garbage write-ahead log tail, a log that has
- * wrapped, and read-only opens of a store that needs recovery.
+ * main.c -- the lmdb part of the crash suite: simulated machine crashes (a
+ * new boot id, LMDB meta pages left pointing at nothing), also twice in a
+ * row and in the middle of recovery, a torn or garbage write-ahead log
+ * tail, a log that has wrapped, and read-only opens of a store that needs
+ * recovery.  (Writers killed with SIGKILL on every backend, without a
+ * machine crash: kill.c.)
  *
  *     crash_test <base-dir> [<test-name-glob>]
  *
@@ -28,7 +29,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define KILL_ROUNDS 50
 #define KILL_MS_MIN 5
 #define KILL_MS_MAX 80
 #define REBOOT_ROUNDS 24
@@ -44,8 +44,6 @@
 #define FAR_FLIPS 200
 #define TORN_MAX 2048
 #define WAL_JUNK_MAX 4096
-
-static const crash_expect same_boot = {NULL, false};
 
 static void
 boot_name(char out[CRASH_BOOT_ID_MAX], const char *test, unsigned n)
@@ -83,38 +81,6 @@ report(const char *test, const crash_store *cs, long appends, double t0)
 	       "%.1f s\n",
 	       test, cs->rounds, appends, cs->nacks, crash_now() - t0);
 	fflush(stdout);
-}
-
-/*
- * 1. SIGKILL during durable appends, KILL_ROUNDS times on one store: after
- * each kill, a fresh process reopens it (recovering) and finds every
- * acknowledged event where its ack said.  A quarter of the rounds run two
- * writer processes at once.
- */
-static void
-test_kill_during_appends(void **state)
-{
-	crash_store *cs = *state;
-	double t0 = crash_now();
-	crash_round run;
-	long n, appends = 0;
-	unsigned r;
-
-	assert_int_equal(crash_store_init(cs, "kill"), 0);
-	assert_int_equal(crash_check(cs, &same_boot), 0);
-	for (r = 0; r < KILL_ROUNDS; r++) {
-		run = random_round(cs, NULL, 0);
-		n = crash_run_writers(cs, &run);
-		if (n < 0)
-			fail_msg("round %u: the writers failed", cs->rounds);
-		appends += n;
-		if (crash_check(cs, &same_boot) != 0)
-			fail_msg("round %u (%u writers, killed at %u/%u ms): "
-			         "the store lost or broke acked events",
-			         cs->rounds, run.nwriters, run.kill_ms[0],
-			         run.kill_ms[1]);
-	}
-	report("kill", cs, appends, t0);
 }
 
 /*
@@ -598,8 +564,6 @@ int
 main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test_setup_teardown(test_kill_during_appends, setup,
-	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_machine_crash, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_crash_after_recovery,
