@@ -34,6 +34,13 @@
  * no append is there that was not acknowledged except the one in flight
  * at the cut; positions are gapless; and one more append succeeds.
  *
+ * In the durable tests every fourth image also gets a second power loss
+ * during its recovery: the image is opened by the worker under the
+ * recorder (a new boot: the engine recovers, then closes), that log is
+ * cut RECOVERY_IMAGES times (mostly inside the open), each cut is built
+ * on the image as it was, and checked against what was acknowledged
+ * before the first loss.
+ *
  * usage: powerloss_test lmdb|sqlite durable|nosync|relaxed WORKDIR
  *                       RECORDER.so WORKER
  * durable: every image must pass (0 violations).  nosync (the recorder
@@ -81,6 +88,10 @@
 #define FINDINGS_PRINTED 8 /* images whose findings are printed in full */
 #define PL_STREAM_MAX 32
 #define MIN_IMAGES 200 /* per durable test, with the default settings */
+/* Every RECOVERY_EVERY-th image of a durable test gets RECOVERY_IMAGES
+ * more: a second power loss during the recovery from the first. */
+#define RECOVERY_EVERY 4
+#define RECOVERY_IMAGES 3
 
 /* One logged operation. */
 typedef struct op {
@@ -143,7 +154,8 @@ static bool strict_dirs;
 
 /* Totals, printed at the end. */
 static unsigned long t_ops, t_syncs, t_images, t_checked, t_violations,
-        t_lost_images, t_lost_appends, t_other_images, t_creation_images;
+        t_lost_images, t_lost_appends, t_other_images, t_creation_images,
+        t_recoveries, t_recovery_images, t_recovery_violations;
 
 __attribute__((format(printf, 1, 2))) static void
 say(const char *fmt, ...)
@@ -242,7 +254,8 @@ kind_name(unsigned kind)
 /* Run the worker under the recorder on store dir sdir, logging to log.
  * Returns 0 or -1 (printed). */
 static int
-record(const char *sdir, const char *log, uint64_t wseed, unsigned napp)
+record(const char *sdir, const char *log, uint64_t wseed, unsigned napp,
+       const char *boot_id)
 {
 	char uri[1200], n[16], s[32], asan[1024];
 	const char *old_asan = getenv("ASAN_OPTIONS");
@@ -272,6 +285,8 @@ record(const char *sdir, const char *log, uint64_t wseed, unsigned napp)
 
 		setenv("CAIRN_PL_DIR", sdir, 1);
 		setenv("CAIRN_PL_LOG", log, 1);
+		if (boot_id != NULL)
+			setenv("CAIRN_TEST_BOOT_ID", boot_id, 1);
 		setenv("LD_PRELOAD", recorder_path, 1);
 		setenv("ASAN_OPTIONS", asan, 1);
 		if (strcmp(mode, "nosync") == 0)
@@ -505,8 +520,50 @@ content_write_unsynced(content *c, const op *o, uint64_t *rng)
 	}
 }
 
+/* Read dir/name into c (absent: c->exists stays false).  0 or -1. */
+static int
+load_file(const char *dir, const char *name, content *c)
+{
+	char path[1400];
+	struct stat sb;
+	ssize_t n;
+	size_t done;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (fstat(fd, &sb) != 0) {
+		close(fd);
+		return -1;
+	}
+	content_resize(c, (size_t)sb.st_size);
+	for (done = 0; done < c->size; done += (size_t)n) {
+		n = read(fd, c->b + done, c->size - done);
+		if (n <= 0) {
+			close(fd);
+			return -1;
+		}
+	}
+	close(fd);
+	c->exists = true;
+	return 0;
+}
+
+/* Copy the regular files of from (no subdirectories) into to. */
+static int
+copy_dir(const char *from, const char *to)
+{
+	char *argv[] = {"cp", "-p", "-r", "-T", (char *)from, (char *)to,
+	                NULL};
+
+	return run_cmd(argv);
+}
+
 /*
- * Write the image at cut into dir (made afresh): the ops before the cut
+ * Write the image at cut into dir (made afresh; from a copy of base when
+ * the recording was made on base): the ops before the cut
  * replayed in order on one content per name, each as durable or not as
  * the syncs before the cut say.  A rename moves a content to its new
  * name when it is durable (a directory sync after it) or by chance;
@@ -514,7 +571,8 @@ content_write_unsynced(content *c, const op *o, uint64_t *rng)
  * still under the old one (the same inode).  Returns 0 or -1.
  */
 static int
-build_image(const recording *rec, size_t cut, uint64_t *rng, const char *dir)
+build_image(const recording *rec, size_t cut, uint64_t *rng, const char *dir,
+            const char *base)
 {
 	char path[1400];
 	size_t nf = rec->nfiles, f, i, last_dsync = 0, done;
@@ -533,6 +591,12 @@ build_image(const recording *rec, size_t cut, uint64_t *rng, const char *dir)
 		abort();
 	for (f = 0; f < nf; f++)
 		alias[f] = (int)f;
+	/* a recording made on an existing image (a recovery) starts from
+	 * that image's files, which were on the disk */
+	for (f = 0; base != NULL && f < nf; f++)
+		if (!rec->files[f].ignored &&
+		    load_file(base, rec->files[f].name, &cs[f]) != 0)
+			abort();
 	for (i = 0; i < cut; i++) {
 		o = &rec->ops[i];
 		if (o->kind == PL_SYNC && o->file >= 0)
@@ -600,14 +664,19 @@ build_image(const recording *rec, size_t cut, uint64_t *rng, const char *dir)
 			break;
 		}
 	}
-	/* Every recording starts from an empty directory: no file has an
-	 * older content to start from. */
-	if (rm_rf(dir) != 0 || mkdir_p(dir) != 0)
+	/* The files the log does not touch are the base's, as they were. */
+	if (rm_rf(dir) != 0 || mkdir_p(dir) != 0 ||
+	    (base != NULL && copy_dir(base, dir) != 0))
 		rc = -1;
 	for (f = 0; f < nf && rc == 0; f++) {
-		if (rec->files[f].ignored || !cs[f].exists)
+		if (rec->files[f].ignored)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, rec->files[f].name);
+		if (!cs[f].exists) {
+			if (unlink(path) != 0 && errno != ENOENT)
+				rc = -1;
+			continue;
+		}
 		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (fd < 0) {
 			say("%s: %s", path, strerror(errno));
@@ -1019,11 +1088,109 @@ check_in_child(const char *uri, const expectation *ex, unsigned long img,
  * The test
  * ------------------------------------------------------------------------ */
 
+/* Count one checked image's findings into the totals; print the first
+ * few. */
+static void
+account(unsigned long lost, unsigned long other, bool creation,
+        const char *what)
+{
+	if (!lost && !other)
+		return;
+	if (printed < FINDINGS_PRINTED)
+		say("  ^ %s", what);
+	printed++;
+	t_violations += lost + other;
+	t_lost_appends += lost;
+	if (lost)
+		t_lost_images++;
+	if (other)
+		t_other_images++;
+	if (creation)
+		t_creation_images++;
+}
+
+/*
+ * A second power loss, during the recovery from the first.  The image at
+ * img (not yet opened) is copied twice: one copy stays as it is (the
+ * disk at the reboot), the other is opened by the worker under the
+ * recorder (no appends: the open recovers, the close checkpoints), with
+ * a boot id of its own.  Each of RECOVERY_IMAGES cuts of that log, mostly
+ * inside the open, is built on the untouched copy and checked against
+ * what was acknowledged before the first loss (ex): whatever recovery
+ * did before the power went again must not lose or break any of it.
+ */
+static void
+recovery_images(const char *img, const char *uri, const expectation *ex,
+                uint64_t *rng, const char *what)
+{
+	char disk[1200], rdir[1200], rlog[1200], img2[1200], boot[64],
+	        line[400];
+	unsigned long lost, other;
+	recording rec2;
+	size_t cut2, span;
+	unsigned j;
+
+	memset(&rec2, 0, sizeof(rec2));
+	snprintf(disk, sizeof(disk), "%s.disk", img);
+	snprintf(rdir, sizeof(rdir), "%s.recovery", img);
+	snprintf(rlog, sizeof(rlog), "%s.rlog", img);
+	snprintf(img2, sizeof(img2), "%s.second", img);
+	/* uri names img: each second image is moved there to be checked */
+	snprintf(boot, sizeof(boot), "powerloss-recovery-%lu", t_images);
+	if (rm_rf(disk) != 0 || mkdir_p(disk) != 0 ||
+	    copy_dir(img, disk) != 0 || rm_rf(rdir) != 0 ||
+	    mkdir_p(rdir) != 0 || copy_dir(img, rdir) != 0) {
+		say("%s: could not copy the image", what);
+		t_violations++;
+		return;
+	}
+	if (record(rdir, rlog, 0, 0, boot) != 0 ||
+	    load_log(&rec2, rlog) != 0) {
+		snprintf(line, sizeof(line),
+		         "%s: the recovery of the image failed", what);
+		account(0, 1, false, line);
+		t_recovery_violations++;
+		recording_free(&rec2);
+		return;
+	}
+	t_recoveries++;
+	/* the open ends at the "opened" mark; cut mostly before it */
+	span = rec2.opened ? rec2.opened : rec2.nops;
+	for (j = 0; j < RECOVERY_IMAGES; j++) {
+		cut2 = pl_rng_below(rng, 4) == 0
+		               ? 1 + pl_rng_below(rng, (unsigned)rec2.nops)
+		               : 1 + pl_rng_below(rng, (unsigned)span);
+		if (build_image(&rec2, cut2, rng, img2, disk) != 0 ||
+		    rm_rf(img) != 0 || rename(img2, img) != 0) {
+			say("%s: could not build a second image", what);
+			t_violations++;
+			break;
+		}
+		t_images++;
+		t_recovery_images++;
+		lost = other = 0;
+		if (check_in_child(uri, ex, t_images,
+		                   printed < FINDINGS_PRINTED, &lost,
+		                   &other) == 0)
+			t_checked++;
+		snprintf(line, sizeof(line),
+		         "%s, then a second loss during its recovery at op "
+		         "%zu of %zu",
+		         what, cut2, rec2.nops);
+		account(lost, other, false, line);
+		t_recovery_violations += lost + other;
+	}
+	rm_rf(disk);
+	rm_rf(rdir);
+	unlink(rlog);
+	recording_free(&rec2);
+}
+
 static int
 run_recording(unsigned r)
 {
 	char base[1024], sdir[1100], log[1100], img[1100], uri[1200],
-	        keep[1200];
+	        keep[1200], what[300];
 	uint64_t rseed = seed + (uint64_t)r * 1000003u, rng;
 	unsigned long lost, other, syncs = 0, swallowed = 0;
 	bool dump = getenv("CAIRN_PL_DUMP") != NULL;
@@ -1040,7 +1207,8 @@ run_recording(unsigned r)
 	snprintf(img, sizeof(img), "%s/image", base);
 	if (rm_rf(base) != 0 || mkdir_p(sdir) != 0)
 		return -1;
-	if (record(sdir, log, rseed, r % 2 ? nappends_long : nappends) != 0 ||
+	if (record(sdir, log, rseed, r % 2 ? nappends_long : nappends,
+	           NULL) != 0 ||
 	    load_log(&rec, log) != 0) {
 		recording_free(&rec);
 		return -1;
@@ -1076,44 +1244,44 @@ run_recording(unsigned r)
 
 		cut = choose_cut(&rec, i, &rng);
 		irng = rseed * 31u + i;
-		if (build_image(&rec, cut, &irng, img) != 0 ||
+		if (build_image(&rec, cut, &irng, img, NULL) != 0 ||
 		    expectation_build(&rec, cut, &ex) != 0) {
 			say("recording %u image %u: could not build", r, i);
 			recording_free(&rec);
 			return -1;
 		}
 		t_images++;
+		snprintf(what, sizeof(what),
+		         "recording %u (seed %" PRIu64 ") image %u: cut %zu of "
+		         "%zu%s, %zu appends acked, in flight %u",
+		         r, rseed, i, cut, rec.nops,
+		         cut <= rec.opened ? " (during the store's creation)"
+		                           : "",
+		         ex.nacked, ex.in_flight);
+		/* every RECOVERY_EVERY-th image of a durable test also gets a
+		 * second power loss during its recovery (before the check
+		 * below recovers it) */
+		if (!expect_losses && i % RECOVERY_EVERY == RECOVERY_EVERY - 1)
+			recovery_images(img, uri, &ex, &irng, what);
+		if (!expect_losses && i % RECOVERY_EVERY == RECOVERY_EVERY - 1 &&
+		    build_image(&rec, cut, &(uint64_t){rseed * 31u + i}, img,
+		                NULL) != 0) {
+			say("recording %u image %u: could not rebuild", r, i);
+			recording_free(&rec);
+			return -1;
+		}
+		lost = other = 0;
 		if (check_in_child(uri, &ex, t_images,
 		                   printed < FINDINGS_PRINTED, &lost,
 		                   &other) == 0)
 			t_checked++;
-		if (lost || other) {
-			if (printed < FINDINGS_PRINTED)
-				say("  ^ recording %u (seed %" PRIu64 ") image "
-				    "%u: cut %zu of %zu%s, %zu appends acked, "
-				    "in flight %u",
-				    r, rseed, i, cut, rec.nops,
-				    cut <= rec.opened
-				            ? " (during the store's creation)"
-				            : "",
-				    ex.nacked, ex.in_flight);
-			printed++;
-			t_violations += lost + other;
-			t_lost_appends += lost;
-			if (lost)
-				t_lost_images++;
-			if (other)
-				t_other_images++;
-			if (cut <= rec.opened)
-				t_creation_images++;
-			if (!expect_losses) {
-				/* keep the first failing image to look at */
-				snprintf(keep, sizeof(keep), "%s-fail-%u", img,
-				         i);
-				if (access(keep, F_OK) != 0)
-					rename(img, keep);
-			}
+		if ((lost || other) && !expect_losses) {
+			/* keep the first failing image to look at */
+			snprintf(keep, sizeof(keep), "%s-fail-%u", img, i);
+			if (access(keep, F_OK) != 0)
+				rename(img, keep);
 		}
+		account(lost, other, cut <= rec.opened, what);
 		expectation_free(&ex);
 	}
 	rm_rf(img);
@@ -1167,10 +1335,12 @@ main(int argc, char **argv)
 	    "images built %lu, images checked %lu, violations %lu "
 	    "(images losing acked appends %lu, acked appends lost %lu, "
 	    "images with other findings %lu, of which cut during the "
-	    "store's creation %lu), %.1f s",
+	    "store's creation %lu); second power losses during recovery: "
+	    "%lu recoveries recorded, %lu images, %lu violations; %.1f s",
 	    backend, mode, nrecordings, t_ops, t_syncs, t_images, t_checked,
 	    t_violations, t_lost_images, t_lost_appends, t_other_images,
-	    t_creation_images, now() - t0);
+	    t_creation_images, t_recoveries, t_recovery_images,
+	    t_recovery_violations, now() - t0);
 	if (expect_losses) {
 		ok = t_lost_images > 0;
 		say("%s: %s", ok ? "PASS" : "FAIL",
