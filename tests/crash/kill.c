@@ -24,8 +24,8 @@
  * profile's store_rounds rounds, then a fresh one begins: the checks
  * re-read and verify the whole store each time, and bounded stores keep
  * a round's cost flat however many rounds are asked for.  On postgres,
- * where cairn_verify() costs a statement per event (about 1 ms), stores
- * are smaller and late kills come sooner.
+ * where every read is a round trip, stores are smaller and late kills
+ * come sooner.
  *
  * A postgres store is a schema of the database CAIRN_PG_URI names (the
  * throw-away cluster of scripts/pg-test-cluster.sh); without it the
@@ -66,7 +66,7 @@ typedef struct profile {
 static const profile lmdb_profile = {50, 4, 250, 30, 150};
 static const profile sqlite_profile = {50, 4, 250, 30, 150};
 /* a postgres open (connect, schema check) takes some 10-50 ms */
-static const profile pg_profile = {5, 50, 120, 15, 60};
+static const profile pg_profile = {25, 50, 120, 15, 60};
 /* How long the server may take to be done with killed clients. */
 #define PG_IDLE_SECONDS 20.0
 #define EXIT_SKIP 77
