@@ -50,6 +50,20 @@ char *cairn__strdup(const char *s);
 char *cairn__strndup(const char *s, size_t n);
 void cairn__free(void *p);
 
+/* MurmurHash3's 64-bit finaliser: every input bit affects every output
+ * bit.  For in-process hash tables and digests, never for anything
+ * stored. */
+static inline uint64_t
+cairn__mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
 /* An engine's open instance; each backend defines the struct. */
 typedef struct cairn__backend cairn__backend;
 

@@ -187,18 +187,6 @@ typedef struct mem_prep {
 
 /* ---- Hashing ---- */
 
-/* MurmurHash3's finaliser: every input bit affects every output bit. */
-static uint64_t
-mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
-}
-
 static uint64_t
 load64(const void *p)
 {
@@ -216,7 +204,7 @@ load64(const void *p)
 static uint64_t
 hash_id(uint64_t seed, const cairn_uuid *id)
 {
-	return mix64(mix64(load64(id->bytes) ^ seed) ^ load64(id->bytes + 8));
+	return cairn__mix64(cairn__mix64(load64(id->bytes) ^ seed) ^ load64(id->bytes + 8));
 }
 
 static uint64_t
@@ -226,9 +214,9 @@ hash_stream(uint64_t seed, const char *s, size_t len)
 	uint64_t tail = 0;
 
 	for (; len >= 8; s += 8, len -= 8)
-		h = mix64(h ^ load64(s));
+		h = cairn__mix64(h ^ load64(s));
 	memcpy(&tail, s, len);
-	return mix64(h ^ tail);
+	return cairn__mix64(h ^ tail);
 }
 
 /* xorshift64*: cheap, and good enough to shape a skip list. */
@@ -2214,9 +2202,9 @@ mem_open(const char *path, const cairn_options *opts, cairn__backend **out)
 	/* Without system randomness the seed is merely less secret. */
 	if (cairn_uuid_generate(&r) != CAIRN_OK)
 		memset(&r, 0, sizeof(r));
-	be->seed = mix64(load64(r.bytes) ^ (uint64_t)cairn__now_ns() ^
+	be->seed = cairn__mix64(load64(r.bytes) ^ (uint64_t)cairn__now_ns() ^
 	                 (uint64_t)(uintptr_t)be);
-	be->rng = mix64(load64(r.bytes + 8) ^ be->seed) | 1;
+	be->rng = cairn__mix64(load64(r.bytes + 8) ^ be->seed) | 1;
 	be->skip_level = 1;
 	be->bytes = sizeof(*be);
 	*out = be;

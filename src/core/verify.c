@@ -42,18 +42,6 @@ typedef struct verify_ctx {
 	int localize;
 } verify_ctx;
 
-/* The finaliser of splitmix64: every input bit moves every output bit. */
-static uint64_t
-mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9u;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebu;
-	x ^= x >> 31;
-	return x;
-}
-
 /* The hash of what ties an event to both orders. */
 static uint64_t
 event_hash(const cairn_event *e)
@@ -65,11 +53,11 @@ event_hash(const cairn_event *e)
 		h ^= (unsigned char)e->stream[i];
 		h *= 0x100000001b3u;
 	}
-	h = mix64(h ^ mix64(e->version + 0x9e3779b97f4a7c15u));
-	h = mix64(h ^ mix64(e->position));
+	h = cairn__mix64(h ^ cairn__mix64(e->version + 0x9e3779b97f4a7c15u));
+	h = cairn__mix64(h ^ cairn__mix64(e->position));
 	for (i = 0; i < sizeof(e->id.bytes); i += 8) {
 		memcpy(&w, e->id.bytes + i, 8);
-		h = mix64(h ^ w);
+		h = cairn__mix64(h ^ w);
 	}
 	return h;
 }
