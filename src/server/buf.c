@@ -72,6 +72,19 @@ cairnd_buf_i64(struct cairnd_buf *b, int64_t v)
 	return cairnd_buf_put(b, tmp, (size_t)len);
 }
 
+size_t
+cairnd_buf_drain(const struct cairnd_buf *b, size_t *off, char *dst,
+                 size_t max)
+{
+	size_t take = b->len - *off;
+
+	if (take > max)
+		take = max;
+	memcpy(dst, b->p + *off, take);
+	*off += take;
+	return take;
+}
+
 void
 cairnd_buf_reset(struct cairnd_buf *b)
 {

@@ -37,6 +37,11 @@ int cairnd_buf_i64(struct cairnd_buf *b, int64_t v);
 int cairnd_buf_json_string(struct cairnd_buf *b, const char *s, size_t n);
 int cairnd_buf_base64(struct cairnd_buf *b, const void *p, size_t n);
 int cairnd_buf_time(struct cairnd_buf *b, int64_t ns);
+/* Copy what b holds from *off on into dst (at most max bytes), moving
+ * *off past it; returns the bytes copied (0 when *off is at the end).
+ * How a streamed response hands its buffer to libmicrohttpd. */
+size_t cairnd_buf_drain(const struct cairnd_buf *b, size_t *off, char *dst,
+                        size_t max);
 /* Forget the contents, keep the memory. */
 void cairnd_buf_reset(struct cairnd_buf *b);
 /* Free the memory (the struct itself is the caller's). */

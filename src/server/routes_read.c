@@ -71,8 +71,6 @@ reader_cb(void *cls, uint64_t pos, char *buf, size_t max)
 
 	(void)pos;
 	while (put < max) {
-		size_t take;
-
 		if (r->off == r->out.len) {
 			if (r->done || r->failed)
 				break;
@@ -84,12 +82,7 @@ reader_cb(void *cls, uint64_t pos, char *buf, size_t max)
 			}
 			continue;
 		}
-		take = r->out.len - r->off;
-		if (take > max - put)
-			take = max - put;
-		memcpy(buf + put, r->out.p + r->off, take);
-		put += take;
-		r->off += take;
+		put += cairnd_buf_drain(&r->out, &r->off, buf + put, max - put);
 	}
 	if (put > 0)
 		return (ssize_t)put;

@@ -240,19 +240,12 @@ sse_cb(void *cls, uint64_t pos, char *buf, size_t max)
 
 	(void)pos;
 	while (put < max) {
-		size_t take;
-
 		if (s->off == s->out.len) {
 			if (put > 0 || s->ended || sse_fill(s) != 0)
 				break;
 			continue;
 		}
-		take = s->out.len - s->off;
-		if (take > max - put)
-			take = max - put;
-		memcpy(buf + put, s->out.p + s->off, take);
-		put += take;
-		s->off += take;
+		put += cairnd_buf_drain(&s->out, &s->off, buf + put, max - put);
 	}
 	if (put > 0)
 		return (ssize_t)put;
